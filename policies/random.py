@@ -1,0 +1,30 @@
+"""Random order, random node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policies import register
+from sim.model import Start
+
+
+@register("random")
+@dataclass
+class RandomOrder:
+    """Pending jobs in random order; each that fits starts on a random node that can hold it.
+
+    A job no single node can hold is placed by the run's placement strategy instead.
+    """
+
+    def schedule(self, view, rng):
+        pending = list(view.pending)
+        planner = view.planner()
+        starts = []
+        for i in rng.permutation(len(pending)):
+            job = pending[i]
+            nodes = planner.nodes_with(job.num_gpus)
+            gpus = planner.on_node(nodes[rng.integers(len(nodes))], job.num_gpus) if nodes else planner.place(job.num_gpus)
+            if gpus is not None:
+                planner.take(gpus)
+                starts.append(Start(job.job_id, gpus))
+        return starts

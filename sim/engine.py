@@ -1,0 +1,278 @@
+"""The discrete-event engine: the only module that touches SimPy.
+
+Arrivals, completions, policy wake-ups and periodic rounds are SimPy timeouts. Whatever happens
+at one instant is collected first; then a single scheduling pass applies completions (in arrival
+order), then arrivals (in trace order), asks the policy, validates and applies its decisions
+(preemptions first, then starts in the order given). SimPy orders same-time events by insertion,
+so a run is deterministic; the pass is a zero-delay timeout created while the instant is being
+processed, so it runs after every event already due at that instant. Nothing polls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import simpy
+from sortedcontainers import SortedDict
+
+from sim import metrics
+from sim.errors import GpusimError, PolicyError
+from sim.model import Cluster, Clock, Event, Job, JobState, Policy, Preempt, Start, View, Wake
+from sim.placement import DEFAULT, Planner
+from sim.rng import stream
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """What one simulation produced: its inputs and the event log every metric is computed from."""
+
+    jobs: tuple[Job, ...]
+    cluster: Cluster
+    events: list[Event] = field(repr=False)
+    end_time: float
+    policy: str
+    placement: str
+    seed: int
+    restart_overhead: float
+    until: float | None
+
+    def job_table(self) -> list[dict]:
+        return metrics.job_table(self.jobs, self.events)
+
+    def summary(self) -> dict:
+        return metrics.summary(self.jobs, self.events, self.cluster.num_gpus)
+
+    def timeseries(self) -> list[tuple[float, int, int]]:
+        return metrics.timeseries(self.events, {j.job_id: j.num_gpus for j in self.jobs})
+
+
+def check_fits(jobs: Iterable[Job], cluster: Cluster, placement: str = DEFAULT) -> list[Job]:
+    """The jobs that could never run on ``cluster`` (placed on an empty cluster, they do not fit)."""
+    empty = Planner([n.num_gpus for n in cluster.nodes], placement)
+    fits: dict[int, bool] = {}
+    for n in {j.num_gpus for j in jobs}:
+        fits[n] = empty.place(n) is not None
+    return [j for j in jobs if not fits[j.num_gpus]]
+
+
+def _exact_delay(now: float, at: float) -> float:
+    """A delay ``d`` with ``now + d == at`` exactly in floating point, so events land on ``at``."""
+    d = at - now
+    while now + d < at:
+        d = math.nextafter(d, math.inf)
+    while now + d > at:
+        d = math.nextafter(d, -math.inf)
+    return d
+
+
+class _Engine:
+    def __init__(self, jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int,
+                 placement: str, restart_overhead: float) -> None:
+        self.env = simpy.Environment()
+        self.clock = Clock()
+        self.cluster = cluster
+        self.policy = policy
+        self.name = getattr(policy, "name", type(policy).__name__)
+        self.rng = stream(seed, "policy")
+        self.overhead = restart_overhead
+        self.planner = Planner([n.num_gpus for n in cluster.nodes], placement)
+        order = sorted(range(len(jobs)), key=lambda i: jobs[i].submit_time)  # stable: trace order on ties
+        self.states = [JobState(jobs[i], k, self.clock) for k, i in enumerate(order)]
+        self.pending: SortedDict = SortedDict()
+        self.running: dict[str, JobState] = {}
+        self.by_id = {s.job_id: s for s in self.states}
+        self.view = View(self.clock, self.pending.values(), self.running.values(), self.planner, cluster, placement)
+        self.events: list[Event] = []
+        self.next_arrival = 0
+        self.arrived: list[JobState] = []
+        self.finished: list[JobState] = []
+        self.pass_due = False
+        self.wake_version = 0
+        self.round_at: float | None = None
+        self.interval = getattr(policy, "round_interval", None)
+        self.last_time = 0.0
+
+    # --- calendar ---------------------------------------------------------------------------
+
+    def _at(self, at: float, callback) -> None:
+        self.env.timeout(_exact_delay(self.env.now, at)).callbacks.append(callback)
+
+    def _want_pass(self) -> None:
+        if not self.pass_due:
+            self.pass_due = True
+            self.env.timeout(0).callbacks.append(self._pass)
+
+    def _schedule_arrivals(self) -> None:
+        if self.next_arrival < len(self.states):
+            self._at(self.states[self.next_arrival].submit_time, self._on_arrival)
+
+    def _on_arrival(self, _event) -> None:
+        now = self.env.now
+        while self.next_arrival < len(self.states) and self.states[self.next_arrival].submit_time == now:
+            self.arrived.append(self.states[self.next_arrival])
+            self.next_arrival += 1
+        self._schedule_arrivals()
+        self._want_pass()
+
+    def _on_completion(self, state: JobState, run: int):
+        def fire(_event) -> None:
+            if state._run == run:  # else the run was preempted; this completion is stale
+                self.finished.append(state)
+                self._want_pass()
+        return fire
+
+    def _on_wake(self, version: int):
+        def fire(_event) -> None:
+            if version == self.wake_version:
+                self._want_pass()
+        return fire
+
+    def _on_round(self, _event) -> None:
+        self.round_at = None
+        self._want_pass()
+
+    # --- the scheduling pass ----------------------------------------------------------------
+
+    def _pass(self, _event) -> None:
+        self.pass_due = False
+        now = self.clock.now = self.last_time = self.env.now
+        for state in sorted(self.finished, key=lambda s: s.index):
+            self._finish(state, now)
+        self.finished.clear()
+        for state in self.arrived:
+            self.pending[state.index] = state
+            self.events.append(Event(now, "submit", state.job_id))
+        self.arrived.clear()
+        if self.pending or self.running:
+            self._apply(self.policy.schedule(self.view, self.rng), now)
+        self._plan_wakeups(now)
+
+    def _finish(self, state: JobState, now: float) -> None:
+        state._attained += state.num_gpus * max(0.0, now - state._progress_from)
+        state._remaining, state._running, state._end_time, state._expected_end = 0.0, False, now, None
+        state._run += 1
+        self.planner.release(state._gpus)
+        state._gpus, state._start_time = (), None
+        del self.running[state.job_id]
+        self.events.append(Event(now, "finish", state.job_id))
+
+    def _illegal(self, now: float, decision, why: str) -> PolicyError:
+        return PolicyError(f"policy {self.name!r} at t={now:g}s: illegal decision {decision!r}: {why}")
+
+    def _apply(self, decisions, now: float) -> None:
+        starts, preempted, wake = [], set(), None
+        for d in decisions:
+            if isinstance(d, Preempt):
+                state = self.running.get(d.job_id)
+                if state is None or d.job_id in preempted:
+                    raise self._illegal(now, d, "job is not running")
+                preempted.add(d.job_id)
+                self._preempt(state, now)
+            elif isinstance(d, Start):
+                starts.append(d)
+            elif isinstance(d, Wake):
+                if not (isinstance(d.at, (int, float)) and math.isfinite(d.at) and d.at > now):
+                    raise self._illegal(now, d, "wake-up time must be a finite time after now")
+                wake = d.at if wake is None else min(wake, d.at)
+            else:
+                raise self._illegal(now, d, "not a Start, Preempt or Wake")
+        for d in starts:
+            state = self.by_id.get(d.job_id)
+            if state is None or self.pending.get(state.index) is not state or d.job_id in preempted:
+                raise self._illegal(now, d, "job is not pending")
+            if d.gpus is None:
+                if state.num_gpus > self.planner.free_total:
+                    raise self._illegal(now, d, f"needs {state.num_gpus} GPUs, {self.planner.free_total} free")
+                gpus = self.planner.place(state.num_gpus)
+                if gpus is None:
+                    continue  # fits by count but not on nodes: skipped at this point, by design
+            else:
+                gpus = tuple(d.gpus)
+                if len(gpus) != state.num_gpus:
+                    raise self._illegal(now, d, f"job needs {state.num_gpus} GPUs, got {len(gpus)}")
+            try:
+                self.planner.take(gpus)
+            except ValueError as err:
+                raise self._illegal(now, d, str(err)) from None
+            self._start(state, gpus, now)
+        self.wake_version += 1
+        if wake is not None:
+            self._at(wake, self._on_wake(self.wake_version))
+
+    def _start(self, state: JobState, gpus: tuple[int, ...], now: float) -> None:
+        overhead = self.overhead if state._first_start is not None else 0.0
+        del self.pending[state.index]
+        self.running[state.job_id] = state
+        state._running, state._gpus, state._start_time = True, gpus, now
+        if state._first_start is None:
+            state._first_start = now
+        state._progress_from = now + overhead
+        state._expected_end = state._progress_from + state._remaining
+        state._run += 1
+        self._at(state._expected_end, self._on_completion(state, state._run))
+        self.events.append(Event(now, "start", state.job_id, gpus))
+
+    def _preempt(self, state: JobState, now: float) -> None:
+        done = max(0.0, now - state._progress_from)
+        state._remaining = max(0.0, state._remaining - done)
+        state._attained += state.num_gpus * done
+        state._running, state._expected_end, state._start_time = False, None, None
+        state._preemptions += 1
+        state._run += 1
+        self.planner.release(state._gpus)
+        self.events.append(Event(now, "preempt", state.job_id, state._gpus))
+        state._gpus = ()
+        del self.running[state.job_id]
+        self.pending[state.index] = state
+
+    def _plan_wakeups(self, now: float) -> None:
+        busy = self.pending or self.running or self.next_arrival < len(self.states)
+        if not busy:
+            self.wake_version += 1  # nothing left to schedule: drop any wake-up the policy asked for
+        elif self.interval and self.round_at is None:
+            self.round_at = (math.floor(now / self.interval) + 1) * self.interval
+            self._at(self.round_at, self._on_round)
+
+    def run(self, until: float | None) -> float:
+        self._schedule_arrivals()
+        self.env.run(until=None if until is None else math.nextafter(until, math.inf))
+        unfinished = len(self.states) - sum(1 for s in self.states if s._end_time is not None)
+        end = self.last_time if until is None or not unfinished else until
+        if unfinished:
+            self.events.append(Event(end, "stop", ""))
+        return end
+
+
+def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 0, *,
+             placement: str = DEFAULT, restart_overhead: float = 0.0, until: float | None = None) -> SimResult:
+    """Run ``policy`` on ``jobs`` over ``cluster`` and return the event log with its inputs.
+
+    Jobs need not be sorted (ties keep their given order). A job that could never fit the cluster
+    under ``placement`` is an error; filter such jobs first (``check_fits``) to drop them. The
+    policy's randomness is the ``policy`` stream of ``seed``. ``until`` stops the clock at that
+    simulated time (events at exactly ``until`` are still applied).
+    """
+    jobs = tuple(jobs)
+    if not isinstance(policy, Policy):
+        raise GpusimError(f"{policy!r} is not a policy: it has no schedule(view, rng) method")
+    if restart_overhead < 0 or not math.isfinite(restart_overhead):
+        raise GpusimError(f"restart_overhead must be a non-negative number of seconds, got {restart_overhead!r}")
+    if until is not None and not (until >= 0 and math.isfinite(until)):
+        raise GpusimError(f"until must be a non-negative number of seconds, got {until!r}")
+    seen: set[str] = set()
+    duplicates = [j.job_id for j in jobs if j.job_id in seen or seen.add(j.job_id)]
+    if duplicates:
+        raise GpusimError(f"duplicate job ids: {', '.join(duplicates[:10])}")
+    too_big = check_fits(jobs, cluster, placement)
+    if too_big:
+        ids = ", ".join(f"{j.job_id} ({j.num_gpus} GPUs)" for j in too_big[:10])
+        more = f" and {len(too_big) - 10} more" if len(too_big) > 10 else ""
+        raise GpusimError(
+            f"{len(too_big)} job(s) can never fit the cluster {cluster} ({cluster.num_gpus} GPUs, "
+            f"placement {placement}): {ids}{more}; use --drop-oversize to skip them"
+        )
+    engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead)
+    end = engine.run(until)
+    return SimResult(jobs, cluster, engine.events, end, engine.name, placement, seed, restart_overhead, until)

@@ -1,0 +1,304 @@
+"""The simulation's data model: jobs, the cluster, what a policy sees, and what it may decide.
+
+All times are plain floats in seconds. Specs and decisions are frozen dataclasses; the only
+mutable objects are the engine's per-job states, which policies see through read-only properties.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple, Protocol, Union, runtime_checkable
+
+from sim.errors import GpusimError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from sim.placement import Planner
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job of a workload.
+
+    ``duration`` is the job's work: the seconds it runs on its full gang of ``num_gpus`` GPUs
+    (all or nothing). ``deadline`` is on the same clock as ``submit_time``.
+    """
+
+    job_id: str
+    submit_time: float
+    num_gpus: int
+    duration: float
+    model: str | None = None
+    user: str | None = None
+    vc: str | None = None
+    priority: int = 0
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_gpus, int) or self.num_gpus < 1:
+            raise ValueError(f"job {self.job_id}: num_gpus must be a positive integer, got {self.num_gpus!r}")
+        if not (math.isfinite(self.duration) and self.duration > 0):
+            raise ValueError(f"job {self.job_id}: duration must be a positive number of seconds, got {self.duration!r}")
+        if not (math.isfinite(self.submit_time) and self.submit_time >= 0):
+            raise ValueError(f"job {self.job_id}: submit_time must be a non-negative number, got {self.submit_time!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """A machine: ``num_gpus`` GPUs of one ``gpu_type``."""
+
+    num_gpus: int
+    gpu_type: str = "generic"
+
+
+_GROUP = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*(?::\s*([A-Za-z0-9_.\-]+)\s*)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """An ordered tuple of nodes. GPUs are numbered globally: node 0's first, then node 1's, ..."""
+
+    nodes: tuple[NodeSpec, ...]
+
+    def __post_init__(self) -> None:
+        if not self.nodes:
+            raise ValueError("a cluster needs at least one node")
+        for node in self.nodes:
+            if node.num_gpus < 1:
+                raise ValueError(f"every node needs at least one GPU, got {node.num_gpus}")
+
+    @classmethod
+    def parse(cls, spec: str) -> Cluster:
+        """Build a cluster from ``NODESxGPUS[:TYPE]`` groups, comma-separated (``4x8:A100,8x4:V100``)."""
+        nodes: list[NodeSpec] = []
+        for group in spec.split(","):
+            match = _GROUP.match(group)
+            if match is None:
+                raise GpusimError(
+                    f"cluster spec {spec!r}: group {group.strip()!r} is not NODESxGPUS[:TYPE], e.g. 8x8:V100"
+                )
+            count, gpus, gpu_type = int(match[1]), int(match[2]), match[3] or "generic"
+            if count < 1 or gpus < 1:
+                raise GpusimError(f"cluster spec {spec!r}: group {group.strip()!r} needs at least 1 node of at least 1 GPU")
+            nodes.extend(NodeSpec(gpus, gpu_type) for _ in range(count))
+        return cls(tuple(nodes))
+
+    @property
+    def num_gpus(self) -> int:
+        return sum(node.num_gpus for node in self.nodes)
+
+    def __str__(self) -> str:
+        groups: list[list] = []
+        for node in self.nodes:
+            if groups and groups[-1][1:] == [node.num_gpus, node.gpu_type]:
+                groups[-1][0] += 1
+            else:
+                groups.append([1, node.num_gpus, node.gpu_type])
+        return ",".join(f"{n}x{g}:{t}" for n, g, t in groups)
+
+
+# --- Decisions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Start (or resume) pending job ``job_id``.
+
+    ``gpus`` are global GPU indices (one per GPU of the job); ``None`` lets the engine place the job
+    with the run's placement strategy, and a job the strategy cannot place is skipped.
+    """
+
+    job_id: str
+    gpus: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Preempt:
+    """Stop running job ``job_id``; it keeps its progress and returns to the pending queue."""
+
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Run the scheduler again at simulated time ``at`` (> now). Each pass's Wake replaces the last."""
+
+    at: float
+
+
+Decision = Union[Start, Preempt, Wake]
+
+
+# --- What a policy sees ---------------------------------------------------------------------
+
+
+class Clock:
+    """The engine's current time, shared read-only with job states."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+
+class JobState:
+    """The engine's live record of one job, exposed to policies through read-only properties.
+
+    Progress is stored lazily (remaining work at the last checkpoint plus the time progress resumed),
+    so no per-event update of running jobs is needed.
+    """
+
+    __slots__ = (
+        "job", "index", "_clock", "_remaining", "_progress_from", "_attained", "_running",
+        "_gpus", "_start_time", "_first_start", "_end_time", "_expected_end", "_preemptions", "_run",
+    )
+
+    def __init__(self, job: Job, index: int, clock: Clock) -> None:
+        self.job = job
+        self.index = index  # position in the trace (arrival order)
+        self._clock = clock
+        self._remaining = job.duration
+        self._progress_from = math.inf
+        self._attained = 0.0
+        self._running = False
+        self._gpus: tuple[int, ...] = ()
+        self._start_time: float | None = None
+        self._first_start: float | None = None
+        self._end_time: float | None = None
+        self._expected_end: float | None = None
+        self._preemptions = 0
+        self._run = 0  # incremented at every start/stop, so stale completion events are ignored
+
+    job_id = property(lambda self: self.job.job_id)
+    num_gpus = property(lambda self: self.job.num_gpus)
+    submit_time = property(lambda self: self.job.submit_time)
+    duration = property(lambda self: self.job.duration)
+    priority = property(lambda self: self.job.priority)
+
+    @property
+    def is_running(self) -> bool:
+        return self._running
+
+    @property
+    def executed(self) -> float:
+        """Seconds of progress made so far (restart overheads excluded)."""
+        return self.job.duration - self.remaining
+
+    @property
+    def remaining(self) -> float:
+        """Seconds of work left on the full gang, restart overhead excluded."""
+        if not self._running:
+            return self._remaining
+        return max(0.0, self._remaining - max(0.0, self._clock.now - self._progress_from))
+
+    @property
+    def attained(self) -> float:
+        """Attained service in GPU-seconds (executed seconds × GPUs)."""
+        if not self._running:
+            return self._attained
+        return self._attained + self.job.num_gpus * max(0.0, self._clock.now - self._progress_from)
+
+    @property
+    def gpus(self) -> tuple[int, ...]:
+        """Global GPU indices held now (empty unless running)."""
+        return self._gpus
+
+    @property
+    def start_time(self) -> float | None:
+        """When the current run began (None unless running)."""
+        return self._start_time
+
+    @property
+    def first_start(self) -> float | None:
+        return self._first_start
+
+    @property
+    def expected_end(self) -> float | None:
+        """When the current run will complete if left alone (None unless running)."""
+        return self._expected_end
+
+    @property
+    def preemptions(self) -> int:
+        return self._preemptions
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "pending"
+        return f"<JobState {self.job.job_id} {state} gpus={self.job.num_gpus} remaining={self.remaining:g}>"
+
+
+class View:
+    """The read-only picture of the cluster a policy decides from.
+
+    ``pending`` is in arrival (trace) order, preempted jobs included at their arrival position;
+    ``running`` is in start order. Both are live read-only sequences: take a list if you need one
+    that outlives the call.
+    """
+
+    __slots__ = ("_clock", "_pending", "_running", "_planner", "cluster", "placement")
+
+    def __init__(self, clock: Clock, pending: Sequence[JobState], running, planner: Planner,
+                 cluster: Cluster, placement: str) -> None:
+        self._clock = clock
+        self._pending = pending
+        self._running = running
+        self._planner = planner
+        self.cluster = cluster
+        self.placement = placement
+
+    @property
+    def now(self) -> float:
+        return self._clock.now
+
+    @property
+    def pending(self) -> Sequence[JobState]:
+        return self._pending
+
+    @property
+    def running(self):
+        """Running jobs in start order (a read-only view)."""
+        return self._running
+
+    @property
+    def num_gpus(self) -> int:
+        return self._planner.num_gpus
+
+    @property
+    def free_gpus(self) -> int:
+        return self._planner.free_total
+
+    def free_per_node(self) -> tuple[int, ...]:
+        return self._planner.free_per_node()
+
+    def planner(self) -> Planner:
+        """A private copy of the free-GPU state, to try placements while building decisions."""
+        return self._planner.copy()
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A scheduling policy: any object with this method.
+
+    It may also have ``round_interval`` (seconds, or None) to be woken periodically. It must not
+    draw randomness from anywhere but ``rng`` (the run's ``policy`` stream).
+    """
+
+    def schedule(self, view: View, rng: np.random.Generator) -> Sequence[Decision]: ...
+
+
+# --- What the engine records ----------------------------------------------------------------
+
+#: Event kinds, in the order they are applied within one instant.
+EVENT_KINDS = ("finish", "submit", "preempt", "start", "stop")
+
+
+class Event(NamedTuple):
+    """One row of the event log; ``gpus`` is empty except for start and preempt."""
+
+    time: float
+    kind: str
+    job_id: str
+    gpus: tuple[int, ...] = ()
