@@ -1,0 +1,1 @@
+"""Calibration from real Keras training runs (profiling, fitting, shipped profiles): not built yet."""

@@ -16,7 +16,9 @@ def greedy_starts(view: View, order: Iterable[JobState], stop_at_first_misfit: b
     planner = view.planner()
     starts = []
     for job in order:
-        gpus = planner.place(job.num_gpus)
+        if planner.free_total == 0:
+            break  # nothing more can fit
+        gpus = planner.place(job.num_gpus) if job.num_gpus <= planner.free_total else None
         if gpus is None:
             if stop_at_first_misfit:
                 break
@@ -46,7 +48,7 @@ def preemptive_plan(view: View, order: Iterable[JobState]) -> tuple[list, set[st
             planner.release(job.gpus)
     runs = set(keep)
     for job in chosen:
-        if not job.is_running:
+        if not job.is_running and job.num_gpus <= planner.free_total:
             gpus = planner.place(job.num_gpus)
             if gpus is not None:
                 planner.take(gpus)

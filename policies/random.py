@@ -21,7 +21,11 @@ class RandomOrder:
         planner = view.planner()
         starts = []
         for i in rng.permutation(len(pending)):
+            if planner.free_total == 0:
+                break  # the rest of the permutation cannot start anyway
             job = pending[i]
+            if job.num_gpus > planner.free_total:
+                continue
             nodes = planner.nodes_with(job.num_gpus)
             gpus = planner.on_node(nodes[rng.integers(len(nodes))], job.num_gpus) if nodes else planner.place(job.num_gpus)
             if gpus is not None:

@@ -1,0 +1,211 @@
+"""The ``gpusim`` command: ``run``, ``compare`` and ``policies``.
+
+Every user error is one line on stderr (``gpusim: error: ...``) and exit status 2, no traceback.
+Settings come from flags, optionally over a TOML ``--config`` file (flags win).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tomllib
+from collections.abc import Sequence
+
+import policies
+from sim.errors import GpusimError
+from sim.placement import DEFAULT, STRATEGIES
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not usage + message
+        raise GpusimError(f"{self.prog}: {message}")
+
+
+def _policy_args(pairs: Sequence[str]) -> dict:
+    """``key=value`` pairs; values are TOML literals (``[3250, 7200]``, ``true``), else plain text."""
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise GpusimError(f"--policy-arg {pair!r}: expected key=value")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        out[key.strip()] = value
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    w = p.add_argument_group("workload (default: the bundled Philly b436b2 sample)")
+    w.add_argument("--trace", metavar="FILE", help="canonical CSV: job_id,submit_time,num_gpus,duration[,model,user,vc,priority,deadline]")
+    w.add_argument("--synthetic", metavar="JOBS", type=int, help="generate JOBS jobs with Poisson arrivals instead of reading a trace")
+    w.add_argument("--load", type=float, help="synthetic: offered load on the cluster (default 0.8)")
+    w.add_argument("--sizes", help="synthetic: GPUS:PROB,... (default 1:0.7,2:0.1,4:0.1,8:0.1)")
+    w.add_argument("--durations", help="synthetic: lognormal:MU,SIGMA | exponential:MEAN | constant:S (default lognormal:7,1.5)")
+    w.add_argument("--min-duration", type=float, help="synthetic: clip durations below (s, default 1)")
+    w.add_argument("--max-duration", type=float, help="synthetic: clip durations above (s)")
+    w.add_argument("--drop-oversize", action="store_true", default=None, help="skip (and report) jobs that can never fit the cluster")
+    s = p.add_argument_group("simulation")
+    s.add_argument("--cluster", metavar="SPEC", help="NODESxGPUS[:TYPE],... e.g. 8x8:V100 or 4x8:A100,8x4:V100 (default 8x8)")
+    s.add_argument("--placement", choices=STRATEGIES, help=f"GPU placement (default {DEFAULT})")
+    s.add_argument("--policy-arg", action="append", default=[], metavar="KEY=VALUE", help="policy parameter, value as a TOML literal (repeatable)")
+    s.add_argument("--seed", type=int, help="seed of every random stream (default 0)")
+    s.add_argument("--restart-overhead", type=float, metavar="S", help="seconds a preempted job loses when it restarts (default 0)")
+    s.add_argument("--until", type=float, metavar="T", help="stop at simulated time T (s); unfinished jobs are counted")
+    s.add_argument("--config", metavar="FILE", help="TOML file of settings (flags override it)")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", metavar="DIR", help="write the run's CSV/JSON files into DIR")
+    o.add_argument("--force", action="store_true", help="allow writing into a non-empty DIR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    names = ", ".join(policies.available())
+    parser = _Parser(prog="gpusim", description="Discrete-event simulator of GPU clusters for scheduling research.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run = sub.add_parser("run", help="simulate one policy and print its summary",
+                         description="Simulate one policy. With no arguments: the bundled sample on 8x8 GPUs with fifo.")
+    run.add_argument("--policy", help=f"policy name ({names}) or module:Class (default fifo)")
+    _common(run)
+    cmp = sub.add_parser("compare", help="simulate several policies on the same jobs and print one table")
+    cmp.add_argument("--policies", required=True, help=f"comma-separated policy names ({names})")
+    cmp.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on (default 1)")
+    _common(cmp)
+    sub.add_parser("policies", help="list the registered policies")
+    return parser
+
+
+def _config(args: argparse.Namespace, policy: str | None = None):
+    from sim.experiment import RunConfig, load_config, synthetic_workload
+
+    settings = load_config(args.config) if args.config else {}
+    flags = {"trace": args.trace, "cluster": args.cluster, "placement": args.placement, "seed": args.seed,
+             "restart_overhead": args.restart_overhead, "until": args.until, "drop_oversize": args.drop_oversize,
+             "policy": policy}
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    if args.policy_arg:
+        settings["policy_args"] = {**settings.get("policy_args", {}), **_policy_args(args.policy_arg)}
+    synth = {"load": args.load, "sizes": args.sizes, "durations": args.durations,
+             "min_duration": args.min_duration, "max_duration": args.max_duration}
+    if args.synthetic is not None:
+        settings["synthetic"] = synthetic_workload(args.synthetic, **{k: v for k, v in synth.items() if v is not None})
+        settings.pop("trace", None) if args.trace is None else None
+    elif any(v is not None for v in synth.values()):
+        raise GpusimError("--load, --sizes, --durations, --min-duration and --max-duration need --synthetic JOBS")
+    try:
+        return RunConfig(**settings)
+    except TypeError as err:  # a config value of the wrong type
+        raise GpusimError(f"bad setting: {err}") from None
+
+
+def _fmt(x) -> str:
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "-"
+        return f"{x:.3f}" if abs(x) < 10 else f"{x:,.0f}"
+    return str(x)
+
+
+_COMPARE = ("avg_jct", "median_jct", "p95_jct", "avg_wait", "makespan", "utilization", "avg_bounded_slowdown",
+            "preemptions", "unfinished")
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
+    for r in rows:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+
+def _note(notes) -> None:
+    for n in notes:
+        print(f"gpusim: note: {n}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sim import experiment
+
+    config = _config(args, args.policy)
+    out = experiment.prepare_out(args.out, args.force) if args.out else None
+    jobs, notes = experiment.load_jobs(config)
+    _note(notes)
+    result = experiment.run(config, jobs)
+    source = "synthetic" if config.synthetic else (config.trace or "bundled sample philly_b436b2.csv")
+    print(f"{result.policy} on {result.cluster} ({result.cluster.num_gpus} GPUs, placement {config.placement}), "
+          f"{len(jobs)} jobs from {source}, seed {config.seed}")
+    summary = result.summary()
+    units = {"avg_jct", "median_jct", "p95_jct", "p99_jct", "avg_wait", "makespan"}
+    _print_table(("metric", "value"), [(k, _fmt(v) + (" s" if k in units else "")) for k, v in summary.items()])
+    if out is not None:
+        experiment.write_result(result, out)
+        experiment.write_config(config, out)
+        print(f"wrote {out}/jobs.csv, summary.json, events.csv, timeseries.csv, config.json")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sim import experiment
+
+    names = [n.strip() for n in args.policies.split(",") if n.strip()]
+    if not names:
+        raise GpusimError("--policies: give at least one policy name")
+    if args.seeds < 1:
+        raise GpusimError(f"--seeds must be at least 1, got {args.seeds}")
+    config = _config(args)
+    out = experiment.prepare_out(args.out, args.force) if args.out else None
+    _note(experiment.load_jobs(config)[1])
+    rows = experiment.compare(config, names, args.seeds)
+    table = []
+    for name in names:
+        mine = [r for r in rows if r["policy"] == name]
+        cells = [name]
+        for key in _COMPARE:
+            values = [float(r[key]) for r in mine]
+            mean = sum(values) / len(values)
+            if len(values) > 1:
+                sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+                cells.append(f"{_fmt(mean)} ± {_fmt(sd)}")
+            else:
+                cells.append(_fmt(values[0]) if key not in ("preemptions", "unfinished") else str(int(values[0])))
+        table.append(cells)
+    spread = f", mean ± sd over {args.seeds} seeds" if args.seeds > 1 else ""
+    print(f"{config.cluster} ({config.placement}), times in seconds{spread}")
+    _print_table(("policy", *_COMPARE), table)
+    if out is not None:
+        experiment.write_compare(rows, out)
+        experiment.write_config(config, out, {"policies": names, "seeds": args.seeds})
+        print(f"wrote {out}/summary.csv, config.json and runs/")
+    return 0
+
+
+def cmd_policies(_args: argparse.Namespace) -> int:
+    infos = policies.available()
+    width = max(len(n) for n in infos)
+    for name, info in infos.items():
+        print(f"{name.ljust(width)}  {info.summary}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return {"run": cmd_run, "compare": cmd_compare, "policies": cmd_policies}[args.command](args)
+    except GpusimError as err:
+        print(f"gpusim: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into head and closed early: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
