@@ -38,6 +38,7 @@ class PolicyInfo:
     module: str
     cls: str
     summary: str
+    params: tuple[str, ...] = ()  # "name=default" as written in the class body
 
 
 def _scan(path: Path) -> list[PolicyInfo]:
@@ -51,7 +52,12 @@ def _scan(path: Path) -> list[PolicyInfo]:
             fname = getattr(func, "id", None) or getattr(func, "attr", None)
             if fname == "register" and dec.args and isinstance(dec.args[0], ast.Constant):
                 doc = (ast.get_docstring(node) or "").strip().splitlines()
-                found.append(PolicyInfo(dec.args[0].value, f"policies.{path.stem}", node.name, doc[0] if doc else ""))
+                params = tuple(
+                    f"{st.target.id}={ast.unparse(st.value) if st.value else '?'}"
+                    for st in node.body
+                    if isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name) and not st.target.id.startswith("_")
+                )
+                found.append(PolicyInfo(dec.args[0].value, f"policies.{path.stem}", node.name, doc[0] if doc else "", params))
     return found
 
 

@@ -12,7 +12,7 @@ from policies._common import greedy_starts, preemptive_plan
 @register("priority")
 @dataclass
 class PriorityOrder:
-    """Higher ``priority`` first, then arrival; each job that fits starts (no head-of-line blocking).
+    """Higher priority first, then arrival; each job that fits starts (no head-of-line blocking).
 
     With ``preemptive=true`` a pending job of a higher class preempts running jobs of lower classes;
     jobs of the same class never preempt each other.

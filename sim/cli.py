@@ -154,8 +154,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise GpusimError(f"--seeds must be at least 1, got {args.seeds}")
     config = _config(args)
     out = experiment.prepare_out(args.out, args.force) if args.out else None
-    _note(experiment.load_jobs(config)[1])
-    rows = experiment.compare(config, names, args.seeds)
+    rows, notes = experiment.compare(config, names, args.seeds)
+    _note(notes)
     table = []
     for name in names:
         mine = [r for r in rows if r["policy"] == name]
@@ -183,7 +183,8 @@ def cmd_policies(_args: argparse.Namespace) -> int:
     infos = policies.available()
     width = max(len(n) for n in infos)
     for name, info in infos.items():
-        print(f"{name.ljust(width)}  {info.summary}")
+        params = f" [{', '.join(info.params)}]" if info.params else ""
+        print(f"{name.ljust(width)}  {info.summary}{params}")
     return 0
 
 

@@ -11,6 +11,7 @@ processed, so it runs after every event already due at that instant. Nothing pol
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -189,7 +190,10 @@ class _Engine:
                 if gpus is None:
                     continue  # fits by count but not on nodes: skipped at this point, by design
             else:
-                gpus = tuple(d.gpus)
+                try:
+                    gpus = tuple(operator.index(g) for g in d.gpus)
+                except TypeError:
+                    raise self._illegal(now, d, "gpus must be integers") from None
                 if len(gpus) != state.num_gpus:
                     raise self._illegal(now, d, f"job needs {state.num_gpus} GPUs, got {len(gpus)}")
             try:

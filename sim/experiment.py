@@ -139,23 +139,26 @@ def run(config: RunConfig, jobs: Sequence[Job] | None = None) -> SimResult:
                     restart_overhead=config.restart_overhead, until=config.until)
 
 
-def compare(config: RunConfig, names: Sequence[str], seeds: int) -> list[dict]:
+def compare(config: RunConfig, names: Sequence[str], seeds: int) -> tuple[list[dict], list[str]]:
     """Run every policy on the same jobs for seeds ``seed .. seed + seeds - 1``.
 
     A trace gives the same jobs to every seed (only policies' randomness changes); a synthetic
     workload is drawn anew per seed, and every policy sees the same draw (common random numbers).
-    Returns one row per (policy, seed): the summary plus ``policy`` and ``seed``, and the results.
+    Returns one row per (policy, seed) (the summary plus ``policy``, ``seed`` and ``result``) and
+    the notes from loading the jobs.
     """
     for name in names:
         policies.load(name)  # unknown names fail before any simulation runs
-    rows = []
+    rows, notes, jobs = [], [], None
     for seed in range(config.seed, config.seed + seeds):
         seeded = replace(config, seed=seed)
-        jobs, _ = load_jobs(seeded)
+        if jobs is None or config.synthetic is not None:
+            jobs, new_notes = load_jobs(seeded)
+            notes += [n for n in new_notes if n not in notes]
         for name in names:
             result = run(replace(seeded, policy=name), jobs)
             rows.append({"policy": name, "seed": seed, **result.summary(), "result": result})
-    return rows
+    return rows, notes
 
 
 # --- writing ---------------------------------------------------------------------------------
