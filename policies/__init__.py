@@ -12,7 +12,6 @@ import ast
 import dataclasses
 import functools
 import importlib
-import importlib.util
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,9 +71,12 @@ def load(spec: str) -> type:
     """The policy class for a registered name or an outside ``module:Class``."""
     if ":" in spec:
         module_name, _, cls_name = spec.partition(":")
-        if importlib.util.find_spec(module_name.split(".")[0]) is None:
-            raise GpusimError(f"policy {spec!r}: no module named {module_name!r}")
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            raise GpusimError(f"policy {spec!r}: no module named {err.name!r}") from None
+        except ImportError as err:
+            raise GpusimError(f"policy {spec!r}: cannot import {module_name!r}: {err}") from None
         if not hasattr(module, cls_name):
             raise GpusimError(f"policy {spec!r}: module {module_name!r} has no {cls_name!r}")
         return getattr(module, cls_name)

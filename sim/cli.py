@@ -19,7 +19,8 @@ from sim.placement import DEFAULT, STRATEGIES
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not usage + message
-        raise GpusimError(f"{self.prog}: {message}")
+        command = self.prog.partition(" ")[2]
+        raise GpusimError(f"{command}: {message}" if command else message)
 
 
 def _policy_args(pairs: Sequence[str]) -> dict:
@@ -90,13 +91,13 @@ def _config(args: argparse.Namespace, policy: str | None = None):
              "min_duration": args.min_duration, "max_duration": args.max_duration}
     if args.synthetic is not None:
         settings["synthetic"] = synthetic_workload(args.synthetic, **{k: v for k, v in synth.items() if v is not None})
-        settings.pop("trace", None) if args.trace is None else None
-    elif any(v is not None for v in synth.values()):
+        if args.trace is None:
+            settings.pop("trace", None)  # the flag overrides the file's workload
+    elif args.trace is not None:
+        settings.pop("synthetic", None)
+    if args.synthetic is None and any(v is not None for v in synth.values()):
         raise GpusimError("--load, --sizes, --durations, --min-duration and --max-duration need --synthetic JOBS")
-    try:
-        return RunConfig(**settings)
-    except TypeError as err:  # a config value of the wrong type
-        raise GpusimError(f"bad setting: {err}") from None
+    return RunConfig(**settings)
 
 
 def _fmt(x) -> str:
@@ -127,9 +128,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim import experiment
 
     config = _config(args, args.policy)
-    out = experiment.prepare_out(args.out, args.force) if args.out else None
     jobs, notes = experiment.load_jobs(config)
     _note(notes)
+    policies.make(config.policy, dict(config.policy_args))  # check the policy before creating --out
+    out = experiment.prepare_out(args.out, args.force) if args.out else None
     result = experiment.run(config, jobs)
     source = "synthetic" if config.synthetic else (config.trace or "bundled sample philly_b436b2.csv")
     print(f"{result.policy} on {result.cluster} ({result.cluster.num_gpus} GPUs, placement {config.placement}), "
@@ -153,6 +155,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise GpusimError(f"--seeds must be at least 1, got {args.seeds}")
     config = _config(args)
+    for name in names:
+        policies.make(name, dict(config.policy_args))  # check every policy before creating --out
     out = experiment.prepare_out(args.out, args.force) if args.out else None
     rows, notes = experiment.compare(config, names, args.seeds)
     _note(notes)

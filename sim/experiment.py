@@ -41,6 +41,15 @@ class RunConfig:
     drop_oversize: bool = False
 
     def __post_init__(self) -> None:
+        for name, kinds in _TYPES.items():
+            value = getattr(self, name)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                wanted = " or ".join("none" if k is type(None) else k.__name__ for k in kinds)
+                raise GpusimError(f"setting {name!r} must be {wanted}, got {value!r}")
+        for name in ("restart_overhead", "until"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise GpusimError(f"setting {name!r} must be a non-negative number of seconds, got {value!r}")
         if self.placement not in STRATEGIES:
             raise GpusimError(f"unknown placement {self.placement!r}; choose one of {', '.join(STRATEGIES)}")
         if self.trace is not None and self.synthetic is not None:
@@ -57,6 +66,13 @@ class RunConfig:
         return out
 
 
+_TYPES = {
+    "trace": (str, type(None)), "synthetic": (Workload, type(None)), "cluster": (str,), "policy": (str,),
+    "policy_args": (Mapping,), "placement": (str,), "seed": (int,), "restart_overhead": (int, float),
+    "until": (int, float, type(None)), "drop_oversize": (bool,),
+}
+
+
 def _plain(x):
     """JSON-safe scalar: NaN and infinities become None."""
     return None if isinstance(x, float) and not math.isfinite(x) else x
@@ -70,13 +86,19 @@ _SYNTHETIC_KEYS = {"jobs", "load", "sizes", "durations", "min_duration", "max_du
 def synthetic_workload(jobs: int, load: float = 0.8, sizes: str | None = None, durations: str | None = None,
                        min_duration: float | None = None, max_duration: float | None = None) -> Workload:
     """A Workload from the command line's or a config file's textual settings."""
-    d = Durations.parse(durations) if durations else Durations()
+    for name, value in (("sizes", sizes), ("durations", durations)):
+        if value is not None and not isinstance(value, str):
+            raise GpusimError(f"synthetic {name} must be text like {'1:0.7,2:0.3' if name == 'sizes' else 'lognormal:7,1.5'}, got {value!r}")
+    for name, value in (("min_duration", min_duration), ("max_duration", max_duration)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise GpusimError(f"synthetic {name} must be a number of seconds, got {value!r}")
+    d = Durations.parse(durations) if durations is not None else Durations()
     if min_duration is not None or max_duration is not None:
         d = replace(d, low=d.low if min_duration is None else min_duration,
                     high=d.high if max_duration is None else max_duration)
         Durations.__post_init__(d)
     w = Workload(jobs=jobs, load=load, durations=d)
-    return replace(w, sizes=parse_sizes(sizes)) if sizes else w
+    return replace(w, sizes=parse_sizes(sizes)) if sizes is not None else w
 
 
 def load_config(path: str | Path) -> dict:

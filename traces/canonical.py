@@ -39,64 +39,72 @@ def _number(text: str, column: str, where: str, integer: bool = False):
     return value
 
 
-def _job(row: dict[str, str], where: str) -> Job:
+def _fields(row: dict[str, str], where: str) -> dict:
+    """One row's typed fields (submit time not yet rebased)."""
     for column in REQUIRED:
         if not (row.get(column) or "").strip():
             raise GpusimError(f"{where}: {column} is empty")
     num_gpus = _number(row["num_gpus"].strip(), "num_gpus", where, integer=True)
     duration = _number(row["duration"].strip(), "duration", where)
-    submit = _number(row["submit_time"].strip(), "submit_time", where)
     if num_gpus < 1:
         raise GpusimError(f"{where}: num_gpus must be at least 1, got {num_gpus}")
     if duration <= 0:
         raise GpusimError(f"{where}: duration must be positive, got {duration:g}")
     optional = {c: (row.get(c) or "").strip() or None for c in OPTIONAL}
-    priority = 0 if optional["priority"] is None else _number(optional["priority"], "priority", where, integer=True)
-    deadline = None if optional["deadline"] is None else _number(optional["deadline"], "deadline", where)
-    try:
-        return Job(row["job_id"].strip(), submit, num_gpus, duration, optional["model"], optional["user"],
-                   optional["vc"], priority, deadline)
-    except ValueError as err:
-        raise GpusimError(f"{where}: {err}") from None
+    return {
+        "job_id": row["job_id"].strip(), "submit_time": _number(row["submit_time"].strip(), "submit_time", where),
+        "num_gpus": num_gpus, "duration": duration, "model": optional["model"], "user": optional["user"],
+        "vc": optional["vc"],
+        "priority": 0 if optional["priority"] is None else _number(optional["priority"], "priority", where, integer=True),
+        "deadline": None if optional["deadline"] is None else _number(optional["deadline"], "deadline", where),
+    }
 
 
 def read_csv(path: str | Path) -> Trace:
     """Read a canonical CSV; raises GpusimError naming the file and line of the first bad row."""
     path = Path(path)
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as err:
         raise GpusimError(f"{path}: cannot read: {err.strerror}") from None
-    jobs: list[Job] = []
+    rows: list[dict] = []
     lines: dict[str, int] = {}
     with handle:
         reader = csv.reader(handle)
         try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise GpusimError(f"{path}: empty file, expected a header {','.join(REQUIRED)}") from None
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise GpusimError(f"{path}:1: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
-        unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-        try:
+            header = [h.strip() for h in next(reader, [])]
+            if not header:
+                raise GpusimError(f"{path}: empty file, expected a header {','.join(REQUIRED)}")
+            missing = [c for c in REQUIRED if c not in header]
+            if missing:
+                raise GpusimError(f"{path}:1: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
             for row in reader:
                 where = f"{path}:{reader.line_num}"
                 if not any(cell.strip() for cell in row):
                     continue
                 if len(row) != len(header):
                     raise GpusimError(f"{where}: expected {len(header)} fields, got {len(row)}")
-                job = _job(dict(zip(header, row)), where)
-                if job.job_id in lines:
-                    raise GpusimError(f"{where}: duplicate job_id {job.job_id!r} (first on line {lines[job.job_id]})")
-                lines[job.job_id] = reader.line_num
-                jobs.append(job)
-        except (csv.Error, UnicodeDecodeError) as err:
+                fields = _fields(dict(zip(header, row)), where)
+                if fields["job_id"] in lines:
+                    raise GpusimError(f"{where}: duplicate job_id {fields['job_id']!r} (first on line {lines[fields['job_id']]})")
+                lines[fields["job_id"]] = reader.line_num
+                rows.append(fields)
+        except csv.Error as err:
             raise GpusimError(f"{path}:{reader.line_num}: not valid CSV: {err}") from None
-    if not jobs:
+        except UnicodeDecodeError as err:  # the decoder reads ahead, so the line is approximate
+            raise GpusimError(f"{path}: not UTF-8 text (byte {err.start} of a block read near line {reader.line_num + 1})") from None
+    if not rows:
         raise GpusimError(f"{path}: no jobs")
+    t0 = min(r["submit_time"] for r in rows)
+    jobs = []
+    for r in rows:
+        r["submit_time"] -= t0
+        if r["deadline"] is not None:
+            r["deadline"] -= t0
+        jobs.append(Job(**r))
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     notes = (f"{path}: ignored unknown column(s): {', '.join(unknown)}",) if unknown else ()
-    return Trace(rebase(jobs), str(path), notes)
+    return Trace(tuple(sorted(jobs, key=lambda j: j.submit_time)), str(path), notes)
 
 
 def rebase(jobs: list[Job]) -> tuple[Job, ...]:

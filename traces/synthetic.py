@@ -35,6 +35,8 @@ class Durations:
             raise GpusimError(f"unknown duration distribution {self.kind!r}; choose one of {', '.join(DISTRIBUTIONS)}")
         if len(self.params) != len(names):
             raise GpusimError(f"{self.kind} durations take {len(names)} parameter(s) ({', '.join(names)}), got {len(self.params)}")
+        if not all(math.isfinite(p) for p in self.params):
+            raise GpusimError(f"{self.kind} duration parameters must be finite numbers, got {self.params}")
         if self.kind != "lognormal" and self.params[0] <= 0 or self.kind == "lognormal" and self.params[1] < 0:
             raise GpusimError(f"{self.kind} duration parameters out of range: {self.params}")
         if not 0 < self.low <= self.high:
@@ -48,7 +50,10 @@ class Durations:
             params = tuple(float(p) for p in rest.split(",")) if rest else ()
         except ValueError:
             raise GpusimError(f"durations {text!r}: parameters must be numbers, e.g. lognormal:7,1.5") from None
-        return cls(kind.strip(), params)
+        try:
+            return cls(kind.strip(), params)
+        except GpusimError as err:
+            raise GpusimError(f"durations {text!r}: {err}") from None
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.kind == "exponential":
@@ -88,7 +93,7 @@ def parse_sizes(text: str) -> tuple[tuple[int, float], ...]:
             sizes.append((int(gpus), float(prob) if prob else 1.0))
         except ValueError:
             raise GpusimError(f"sizes {text!r}: each entry is GPUS:PROBABILITY, e.g. 1:0.7,2:0.3") from None
-    if any(g < 1 or p < 0 for g, p in sizes) or sum(p for _, p in sizes) <= 0:
+    if any(g < 1 or not (0 <= p < math.inf) for g, p in sizes) or sum(p for _, p in sizes) <= 0:
         raise GpusimError(f"sizes {text!r}: GPU counts must be >= 1 and probabilities >= 0, not all 0")
     return tuple(sizes)
 
@@ -103,10 +108,10 @@ class Workload:
     durations: Durations = Durations()
 
     def __post_init__(self) -> None:
-        if self.jobs < 1:
-            raise GpusimError(f"a synthetic workload needs at least 1 job, got {self.jobs}")
-        if not self.load > 0:
-            raise GpusimError(f"load must be positive, got {self.load}")
+        if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 1:
+            raise GpusimError(f"a synthetic workload needs a whole number of jobs >= 1, got {self.jobs!r}")
+        if not (isinstance(self.load, (int, float)) and math.isfinite(self.load) and self.load > 0):
+            raise GpusimError(f"load must be a finite positive number, got {self.load!r}")
 
     def arrival_rate(self, cluster_gpus: int) -> float:
         """Jobs per second that offer ``load`` to ``cluster_gpus`` GPUs."""
