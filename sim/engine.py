@@ -93,7 +93,6 @@ class _Engine:
         self.wake_version = 0
         self.round_at: float | None = None
         self.interval = getattr(policy, "round_interval", None)
-        self.last_time = 0.0
 
     # --- calendar ---------------------------------------------------------------------------
 
@@ -138,7 +137,7 @@ class _Engine:
 
     def _pass(self, _event) -> None:
         self.pass_due = False
-        now = self.clock.now = self.last_time = self.env.now
+        now = self.clock.now = self.env.now
         for state in sorted(self.finished, key=lambda s: s.index):
             self._finish(state, now)
         self.finished.clear()
@@ -213,7 +212,9 @@ class _Engine:
         if state._first_start is None:
             state._first_start = now
         state._progress_from = now + overhead
-        state._expected_end = state._progress_from + state._remaining
+        # Work below the clock's resolution would complete within this instant and force a second
+        # pass in it; it completes at the next representable time instead.
+        state._expected_end = max(state._progress_from + state._remaining, math.nextafter(now, math.inf))
         state._run += 1
         self._at(state._expected_end, self._on_completion(state, state._run))
         self.events.append(Event(now, "start", state.job_id, gpus))
@@ -232,9 +233,10 @@ class _Engine:
         self.pending[state.index] = state
 
     def _plan_wakeups(self, now: float) -> None:
-        busy = self.pending or self.running or self.next_arrival < len(self.states)
-        if not busy:
-            self.wake_version += 1  # nothing left to schedule: drop any wake-up the policy asked for
+        # With no job in the system nothing can be decided until the next arrival, which wakes the
+        # scheduler itself: drop any wake-up and round rather than poll an empty cluster.
+        if not (self.pending or self.running):
+            self.wake_version += 1
         elif self.interval and self.round_at is None:
             self.round_at = (math.floor(now / self.interval) + 1) * self.interval
             self._at(self.round_at, self._on_round)
@@ -243,7 +245,8 @@ class _Engine:
         self._schedule_arrivals()
         self.env.run(until=None if until is None else math.nextafter(until, math.inf))
         unfinished = len(self.states) - sum(1 for s in self.states if s._end_time is not None)
-        end = self.last_time if until is None or not unfinished else until
+        last_event = self.events[-1].time if self.events else 0.0  # a round after the last finish is no event
+        end = last_event if until is None or not unfinished else until
         if unfinished:
             self.events.append(Event(end, "stop", ""))
         return end

@@ -86,7 +86,7 @@ def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict
     ends = [r["end_time"] for r in rows]
     first = min((j.submit_time for j in jobs), default=0.0)
     last = stops[-1] if stops else max(ends, default=first)
-    makespan = last - first
+    makespan = max(0.0, last - first)  # a run stopped before the first submission has none
     return {
         "jobs": len(jobs),
         "unfinished": len(jobs) - len(rows),

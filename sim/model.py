@@ -22,10 +22,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One job of a workload.
+    """One job of a workload: a row of the canonical job table.
 
     ``duration`` is the job's work: the seconds it runs on its full gang of ``num_gpus`` GPUs
-    (all or nothing). ``deadline`` is on the same clock as ``submit_time``.
+    (all or nothing). ``deadline`` is on the same clock as ``submit_time``. The fields after it
+    are kept from real traces for analysis and for policies that want them (the engine itself
+    ignores them): ``estimate`` is the user's requested run time (SWF), ``status`` the trace's
+    final state, ``gpu_type`` a required GPU model, ``gpu_milli`` the share of one GPU per GPU in
+    thousandths (1000 = whole; the engine still gives whole GPUs), ``cpu_milli`` and
+    ``memory_mib`` the CPU and memory requests, and ``censored`` marks a job still running when
+    the trace ended (its duration is a lower bound).
     """
 
     job_id: str
@@ -37,9 +43,16 @@ class Job:
     vc: str | None = None
     priority: int = 0
     deadline: float | None = None
+    estimate: float | None = None
+    status: str | None = None
+    gpu_type: str | None = None
+    gpu_milli: int | None = None
+    cpu_milli: int | None = None
+    memory_mib: int | None = None
+    censored: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.num_gpus, int) or self.num_gpus < 1:
+        if not isinstance(self.num_gpus, int) or isinstance(self.num_gpus, bool) or self.num_gpus < 1:
             raise ValueError(f"job {self.job_id}: num_gpus must be a positive integer, got {self.num_gpus!r}")
         if not (math.isfinite(self.duration) and self.duration > 0):
             raise ValueError(f"job {self.job_id}: duration must be a positive number of seconds, got {self.duration!r}")

@@ -16,6 +16,7 @@ All strategies cost O(nodes log nodes) per placement.
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_right
 from collections.abc import Sequence
 
@@ -157,11 +158,8 @@ class Planner:
 
     def take(self, gpus: Sequence[int]) -> None:
         """Mark ``gpus`` busy, all or none; ValueError names a GPU that is missing, repeated or busy."""
-        if len(set(gpus)) != len(gpus):
-            raise ValueError(f"GPUs {tuple(gpus)} name the same GPU twice")
+        gpus = self._checked(gpus)
         for g in gpus:
-            if not (isinstance(g, int) and 0 <= g < self.num_gpus):
-                raise ValueError(f"GPU {g!r} does not exist (the cluster has GPUs 0..{self.num_gpus - 1})")
             if not self.is_free(g):
                 raise ValueError(f"GPU {g} (node {self.node_of(g)}) is not free")
         for g in gpus:
@@ -171,13 +169,32 @@ class Planner:
         self.free_total -= len(gpus)
 
     def release(self, gpus: Sequence[int]) -> None:
+        """Mark ``gpus`` free, all or none; ValueError names a GPU that is missing, repeated or free."""
+        gpus = self._checked(gpus)
+        for g in gpus:
+            if self.is_free(g):
+                raise ValueError(f"GPU {g} (node {self.node_of(g)}) is already free")
         for g in gpus:
             node = self.node_of(g)
-            bit = 1 << (g - self._offsets[node])
-            assert not self._masks[node] & bit, f"GPU {g} released twice"
-            self._masks[node] |= bit
+            self._masks[node] |= 1 << (g - self._offsets[node])
             self._free[node] += 1
-            self.free_total += 1
+        self.free_total += len(gpus)
+
+    def _checked(self, gpus: Sequence[int]) -> list[int]:
+        out = []
+        for g in gpus:
+            if isinstance(g, bool):
+                raise ValueError(f"GPU {g!r} is not a GPU index")
+            try:
+                g = operator.index(g)
+            except TypeError:
+                raise ValueError(f"GPU {g!r} is not a GPU index") from None
+            if not 0 <= g < self.num_gpus:
+                raise ValueError(f"GPU {g} does not exist (the cluster has GPUs 0..{self.num_gpus - 1})")
+            out.append(g)
+        if len(set(out)) != len(out):
+            raise ValueError(f"GPUs {tuple(out)} name the same GPU twice")
+        return out
 
 
 def nodes_of(planner: Planner, gpus: Sequence[int]) -> tuple[int, ...]:

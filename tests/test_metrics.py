@@ -194,3 +194,12 @@ def test_timeseries_stop_row():
     """The stop event adds a final row at the stop time that changes nothing."""
     rows = metrics.timeseries(STOPPED, GPUS)
     assert rows[-1] == (10.0, 3, 1)  # d on 2 GPUs and b on 1 running; e waiting
+
+
+def test_makespan_is_never_negative():
+    """A run stopped before any job was submitted has a makespan of zero, not stop time minus first submission."""
+    jobs = [Job("x", 5.0, 1, 1.0)]
+    events = [Event(1.0, "stop", "")]  # what simulate(jobs, ..., until=1.0) logs
+    s = metrics.summary(jobs, events, num_gpus=1)
+    assert s["makespan"] == 0.0
+    assert s["unfinished"] == 1 and math.isnan(s["utilization"])

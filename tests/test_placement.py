@@ -241,10 +241,12 @@ def test_take_is_all_or_none():
 
 @pytest.mark.skipif(not __debug__, reason="release checks double release with an assert")
 def test_release_of_a_free_gpu_is_caught():
-    """Releasing a GPU that is already free trips the planner's double-release check."""
+    """Releasing a GPU that is already free is a ValueError, and nothing is released (all or none)."""
     p = Planner([2], "pool")
-    with pytest.raises(AssertionError, match="released twice"):
-        p.release((0,))
+    p.take((1,))
+    with pytest.raises(ValueError, match="already free"):
+        p.release((1, 0))
+    assert not p.is_free(1) and p.free_total == 1
 
 
 def test_release_makes_gpus_placeable_again():
