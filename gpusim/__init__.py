@@ -20,12 +20,14 @@ from sim.placement import STRATEGIES as PLACEMENTS
 from sim.placement import Planner
 from sim.rng import stream
 from traces import SAMPLE, SAMPLE_CLUSTER
-from traces.canonical import Trace, read_csv
+from traces.canonical import read_csv
+from traces.formats import read as read_trace
+from traces.table import ReadOptions, Trace
 from traces.synthetic import Durations, Workload
 
 __all__ = [
     "Cluster", "Decision", "Durations", "Event", "GpusimError", "Job", "JobState", "NodeSpec", "PLACEMENTS",
     "Planner", "Policy", "PolicyError", "Preempt", "RunConfig", "SAMPLE", "SAMPLE_CLUSTER", "SimResult", "Start",
-    "Trace", "View", "Wake", "Workload", "busy_gpu_seconds", "check_fits", "compare", "job_table",
+    "ReadOptions", "Trace", "View", "Wake", "Workload", "read_trace", "busy_gpu_seconds", "check_fits", "compare", "job_table",
     "list_policies", "make_policy", "read_csv", "register", "run", "simulate", "stream", "summary", "timeseries",
 ]

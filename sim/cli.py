@@ -11,6 +11,7 @@ import math
 import sys
 import tomllib
 from collections.abc import Sequence
+from dataclasses import replace
 
 import policies
 from sim.errors import GpusimError
@@ -38,18 +39,47 @@ def _policy_args(pairs: Sequence[str]) -> dict:
     return out
 
 
+def _reader(w) -> None:
+    """The trace reader's options, shared by run, compare and trace."""
+    w.add_argument("--format", help="trace format (default: detected from the content): canonical, philly, "
+                   "alibaba2023, helios, tiresias, pai2020, swf")
+    w.add_argument("--vc", action="append", metavar="VC", help="keep only this virtual cluster (repeatable)")
+    w.add_argument("--window", metavar="FROM:TO", help="keep jobs submitted in [FROM, TO) seconds after the "
+                   "first submission kept by --vc and the format's rules; either side may be empty")
+    w.add_argument("--on-error", choices=("stop", "skip"), help="stop at the first bad row (default) or skip "
+                   "bad rows and report how many and why")
+    w.add_argument("--procs-per-gpu", type=int, metavar="N", help="SWF: processors per GPU (default 1)")
+
+
+def _window(text: str | None) -> tuple[float | None, float | None]:
+    if text is None:
+        return None, None
+    lo, sep, hi = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return (float(lo) if lo.strip() else None, float(hi) if hi.strip() else None)
+    except ValueError:
+        raise GpusimError(f"--window {text!r}: expected FROM:TO in seconds, e.g. 0:86400 or 86400:") from None
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     w = p.add_argument_group("workload (default: the bundled Philly b436b2 sample)")
-    w.add_argument("--trace", metavar="FILE", help="canonical CSV: job_id,submit_time,num_gpus,duration[,model,user,vc,priority,deadline]")
+    w.add_argument("--trace", metavar="FILE", help="a trace in any supported format (see --format)")
+    _reader(w)
+    w.add_argument("--scale-load", type=float, metavar="L", help="replay the trace at offered load L by "
+                   "scaling its inter-arrival times")
     w.add_argument("--synthetic", metavar="JOBS", type=int, help="generate JOBS jobs with Poisson arrivals instead of reading a trace")
     w.add_argument("--load", type=float, help="synthetic: offered load on the cluster (default 0.8)")
     w.add_argument("--sizes", help="synthetic: GPUS:PROB,... (default 1:0.7,2:0.1,4:0.1,8:0.1)")
-    w.add_argument("--durations", help="synthetic: lognormal:MU,SIGMA | exponential:MEAN | constant:S (default lognormal:7,1.5)")
+    w.add_argument("--durations", help="synthetic: lognormal:MU,SIGMA | exponential:MEAN | pareto:ALPHA,XM | constant:S | "
+                   "empirical:S1,S2,... (default lognormal:7,1.5)")
     w.add_argument("--min-duration", type=float, help="synthetic: clip durations below (s, default 1)")
     w.add_argument("--max-duration", type=float, help="synthetic: clip durations above (s)")
     w.add_argument("--drop-oversize", action="store_true", default=None, help="skip (and report) jobs that can never fit the cluster")
     s = p.add_argument_group("simulation")
-    s.add_argument("--cluster", metavar="SPEC", help="NODESxGPUS[:TYPE],... e.g. 8x8:V100 or 4x8:A100,8x4:V100 (default 8x8)")
+    s.add_argument("--cluster", metavar="SPEC", help="NODESxGPUS[:TYPE],... e.g. 8x8:V100 or 4x8:A100,8x4:V100 "
+                   "(default: the cluster the trace implies, else 8x8)")
     s.add_argument("--placement", choices=STRATEGIES, help=f"GPU placement (default {DEFAULT})")
     s.add_argument("--policy-arg", action="append", default=[], metavar="KEY=VALUE", help="policy parameter, value as a TOML literal (repeatable)")
     s.add_argument("--seed", type=int, help="seed of every random stream (default 0)")
@@ -74,16 +104,50 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on (default 1)")
     _common(cmp)
     sub.add_parser("policies", help="list the registered policies")
+    _trace_parsers(sub)
     return parser
+
+
+def _trace_parsers(sub) -> None:
+    trace = sub.add_parser("trace", help="inspect, convert, fit and synthesise traces")
+    tsub = trace.add_subparsers(dest="trace_command", metavar="ACTION", parser_class=_Parser, required=True)
+    info = tsub.add_parser("info", help="jobs, span, GPU mix, durations, arrival rate, users/VCs, offered load")
+    info.add_argument("file", metavar="FILE")
+    info.add_argument("--cluster", metavar="SPEC", help="also print the offered load on this cluster")
+    info.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _reader(info)
+    convert = tsub.add_parser("convert", help="write a trace as the canonical table (.csv or .parquet)")
+    convert.add_argument("file", metavar="FILE")
+    convert.add_argument("--out", required=True, metavar="OUT", help="OUT.csv or OUT.parquet")
+    convert.add_argument("--scale-load", type=float, metavar="L", help="scale inter-arrival times to offered load L on --cluster")
+    convert.add_argument("--cluster", metavar="SPEC", help="cluster for --scale-load")
+    convert.add_argument("--force", action="store_true", help="overwrite OUT")
+    _reader(convert)
+    fit = tsub.add_parser("fit", help="fit GPU mix, durations and arrivals of a trace into a model file")
+    fit.add_argument("file", metavar="FILE")
+    fit.add_argument("--out", required=True, metavar="MODEL.json")
+    fit.add_argument("--force", action="store_true", help="overwrite MODEL.json")
+    _reader(fit)
+    synth = tsub.add_parser("synth", help="generate a workload from a fitted model")
+    synth.add_argument("--from", dest="model", required=True, metavar="MODEL.json")
+    synth.add_argument("--jobs", type=int, required=True, metavar="N")
+    synth.add_argument("--load", type=float, metavar="L", help="offered load on --cluster (default: the model's arrival rate)")
+    synth.add_argument("--cluster", required=True, metavar="SPEC")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--out", required=True, metavar="OUT", help="OUT.csv or OUT.parquet")
+    synth.add_argument("--force", action="store_true", help="overwrite OUT")
 
 
 def _config(args: argparse.Namespace, policy: str | None = None):
     from sim.experiment import RunConfig, load_config, synthetic_workload
 
     settings = load_config(args.config) if args.config else {}
+    window_start, window_end = _window(args.window)
     flags = {"trace": args.trace, "cluster": args.cluster, "placement": args.placement, "seed": args.seed,
              "restart_overhead": args.restart_overhead, "until": args.until, "drop_oversize": args.drop_oversize,
-             "policy": policy}
+             "policy": policy, "format": args.format, "vcs": tuple(args.vc) if args.vc else None,
+             "window_start": window_start, "window_end": window_end, "on_error": args.on_error,
+             "procs_per_gpu": args.procs_per_gpu, "scale_load": args.scale_load}
     settings.update({k: v for k, v in flags.items() if v is not None})
     if args.policy_arg:
         settings["policy_args"] = {**settings.get("policy_args", {}), **_policy_args(args.policy_arg)}
@@ -128,15 +192,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim import experiment
 
     config = _config(args, args.policy)
-    jobs, notes = experiment.load_jobs(config)
+    config, jobs, notes = experiment.load_jobs(config)
     _note(notes)
     policies.make(config.policy, dict(config.policy_args))  # check the policy before creating --out
     out = experiment.prepare_out(args.out, args.force) if args.out else None
     result = experiment.run(config, jobs)
     source = "synthetic" if config.synthetic else (config.trace or "bundled sample philly_b436b2.csv")
-    print(f"{result.policy} on {result.cluster} ({result.cluster.num_gpus} GPUs, placement {config.placement}), "
+    print(f"{result.policy} on {result.cluster.summary()}, placement {config.placement}, "
           f"{len(jobs)} jobs from {source}, seed {config.seed}")
     summary = result.summary()
+    if summary["unfinished"] and config.until is None:
+        _note([f"{summary['unfinished']} job(s) never finished: the policy left them waiting with nothing "
+               "left to run"])
     units = {"avg_jct", "median_jct", "p95_jct", "p99_jct", "avg_wait", "makespan"}
     _print_table(("metric", "value"), [(k, _fmt(v) + (" s" if k in units else "")) for k, v in summary.items()])
     if out is not None:
@@ -174,12 +241,91 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 cells.append(_fmt(values[0]) if key not in ("preemptions", "unfinished") else str(int(values[0])))
         table.append(cells)
     spread = f", mean ± sd over {args.seeds} seeds" if args.seeds > 1 else ""
-    print(f"{config.cluster} ({config.placement}), times in seconds{spread}")
+    print(f"{rows[0]['result'].cluster.summary()}, placement {config.placement}, times in seconds{spread}")
     _print_table(("policy", *_COMPARE), table)
     if out is not None:
         experiment.write_compare(rows, out)
-        experiment.write_config(config, out, {"policies": names, "seeds": args.seeds})
+        experiment.write_config(replace(config, cluster=str(rows[0]["result"].cluster)), out,
+                                {"policies": names, "seeds": args.seeds})
         print(f"wrote {out}/summary.csv, config.json and runs/")
+    return 0
+
+
+def _read_trace(args: argparse.Namespace):
+    from traces.formats import read
+    from traces.table import ReadOptions
+
+    start, end = _window(args.window)
+    options = ReadOptions(args.format, tuple(args.vc or ()), start, end, args.on_error or "stop", args.procs_per_gpu or 1)
+    if options.format is not None:
+        from traces.formats import FORMATS
+
+        if options.format not in FORMATS:
+            raise GpusimError(f"unknown trace format {options.format!r}; choose one of {', '.join(FORMATS)}")
+    trace = read(args.file, options)
+    _note(trace.report())
+    return trace
+
+
+def _new_file(path: str, force: bool) -> str:
+    from pathlib import Path
+
+    if Path(path).exists() and not force:
+        raise GpusimError(f"{path}: exists; use --force to overwrite")
+    if not Path(path).parent.is_dir():
+        raise GpusimError(f"{path}: folder {Path(path).parent} does not exist")
+    return path
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    import json
+
+    from sim.model import Cluster
+    from traces import canonical
+
+    if args.trace_command == "synth":
+        from traces.fit import load_model, synthesize
+
+        cluster = Cluster.parse(args.cluster)
+        out = _new_file(args.out, args.force)
+        if args.jobs < 1:
+            raise GpusimError(f"--jobs must be at least 1, got {args.jobs}")
+        if args.seed < 0:
+            raise GpusimError(f"--seed must be a non-negative integer, got {args.seed}")
+        jobs = synthesize(load_model(args.model), args.jobs, cluster.num_gpus, args.seed, args.load)
+        canonical.write(jobs, out)
+        print(f"wrote {len(jobs)} jobs to {out}")
+        return 0
+    cluster = Cluster.parse(args.cluster) if getattr(args, "cluster", None) else None
+    if args.trace_command in ("convert", "fit"):
+        _new_file(args.out, args.force)
+        if args.trace_command == "convert" and not args.out.lower().endswith((".csv", ".parquet")):
+            raise GpusimError(f"{args.out}: write a .csv or .parquet file")
+        if args.trace_command == "convert" and args.scale_load is not None and cluster is None:
+            raise GpusimError("--scale-load needs --cluster")
+    trace = _read_trace(args)
+    if args.trace_command == "info":
+        from traces.info import describe, render
+
+        info = describe(trace, cluster)
+        if args.json:
+            print(json.dumps(info, indent=2, default=lambda x: None))
+        else:
+            print("\n".join(render(info)))
+    elif args.trace_command == "convert":
+        jobs = trace.jobs
+        if args.scale_load is not None:
+            from traces.synthetic import scale_load
+
+            jobs = scale_load(jobs, cluster.num_gpus, args.scale_load)
+        canonical.write(jobs, args.out)
+        print(f"wrote {len(jobs)} jobs to {args.out}")
+    else:
+        from traces.fit import fit, save_model
+
+        model = fit(trace)
+        save_model(model, args.out)
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -199,7 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return {"run": cmd_run, "compare": cmd_compare, "policies": cmd_policies}[args.command](args)
+        commands = {"run": cmd_run, "compare": cmd_compare, "policies": cmd_policies, "trace": cmd_trace}
+        return commands[args.command](args)
     except GpusimError as err:
         print(f"gpusim: error: {err}", file=sys.stderr)
         return 2

@@ -21,17 +21,33 @@ from sim.errors import GpusimError
 from sim.metrics import JOB_COLUMNS, SUMMARY_KEYS, TIMESERIES_COLUMNS
 from sim.model import Cluster, Job
 from sim.placement import DEFAULT, STRATEGIES
-from traces.canonical import read_csv
+from traces.formats import FORMATS
+from traces.formats import read as read_trace
 from traces.synthetic import Durations, Workload, parse_sizes
+from traces.table import ReadOptions
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Every setting of one run. ``trace`` None and ``synthetic`` None means the bundled sample."""
+    """Every setting of one run. ``trace`` None and ``synthetic`` None means the bundled sample.
+
+    ``cluster`` None means the cluster the trace itself implies (an SWF log's MaxProcs, an Alibaba
+    node list beside the pod list), else ``8x8``. ``format``, ``vcs``, ``window_start``,
+    ``window_end``, ``on_error`` and ``procs_per_gpu`` are the trace reader's options
+    (traces.table.ReadOptions); ``scale_load`` replays the trace at that offered load by scaling
+    its inter-arrival times.
+    """
 
     trace: str | None = None
     synthetic: Workload | None = None
-    cluster: str = traces.SAMPLE_CLUSTER
+    cluster: str | None = None
+    format: str | None = None
+    vcs: tuple[str, ...] = ()
+    window_start: float | None = None
+    window_end: float | None = None
+    on_error: str = "stop"
+    procs_per_gpu: int = 1
+    scale_load: float | None = None
     policy: str = "fifo"
     policy_args: Mapping[str, object] = field(default_factory=dict)
     placement: str = DEFAULT
@@ -56,7 +72,17 @@ class RunConfig:
             raise GpusimError("give either a trace file or a synthetic workload, not both")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise GpusimError(f"seed must be a non-negative integer, got {self.seed!r}")
-        Cluster.parse(self.cluster)  # fail early on a bad spec
+        if self.cluster is not None:
+            Cluster.parse(self.cluster)  # fail early on a bad spec
+        if self.scale_load is not None and not (math.isfinite(self.scale_load) and self.scale_load > 0):
+            raise GpusimError(f"setting 'scale_load' must be a positive offered load, got {self.scale_load!r}")
+        if self.format is not None and self.format not in FORMATS:
+            raise GpusimError(f"unknown trace format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        self.read_options()  # validates on_error, procs_per_gpu and the window
+
+    def read_options(self) -> ReadOptions:
+        return ReadOptions(self.format, tuple(self.vcs), self.window_start, self.window_end, self.on_error,
+                           self.procs_per_gpu)
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -67,7 +93,10 @@ class RunConfig:
 
 
 _TYPES = {
-    "trace": (str, type(None)), "synthetic": (Workload, type(None)), "cluster": (str,), "policy": (str,),
+    "trace": (str, type(None)), "synthetic": (Workload, type(None)), "cluster": (str, type(None)), "policy": (str,),
+    "format": (str, type(None)), "vcs": (tuple, list), "window_start": (int, float, type(None)),
+    "window_end": (int, float, type(None)), "on_error": (str,), "procs_per_gpu": (int,),
+    "scale_load": (int, float, type(None)),
     "policy_args": (Mapping,), "placement": (str,), "seed": (int,), "restart_overhead": (int, float),
     "until": (int, float, type(None)), "drop_oversize": (bool,),
 }
@@ -80,11 +109,12 @@ def _plain(x):
 
 # --- configuration from a TOML file ---------------------------------------------------------
 
-_SYNTHETIC_KEYS = {"jobs", "load", "sizes", "durations", "min_duration", "max_duration"}
+_SYNTHETIC_KEYS = {"jobs", "load", "sizes", "durations", "min_duration", "max_duration", "diurnal"}
 
 
 def synthetic_workload(jobs: int, load: float = 0.8, sizes: str | None = None, durations: str | None = None,
-                       min_duration: float | None = None, max_duration: float | None = None) -> Workload:
+                       min_duration: float | None = None, max_duration: float | None = None,
+                       diurnal: Sequence[float] | None = None) -> Workload:
     """A Workload from the command line's or a config file's textual settings."""
     for name, value in (("sizes", sizes), ("durations", durations)):
         if value is not None and not isinstance(value, str):
@@ -97,7 +127,10 @@ def synthetic_workload(jobs: int, load: float = 0.8, sizes: str | None = None, d
         d = replace(d, low=d.low if min_duration is None else min_duration,
                     high=d.high if max_duration is None else max_duration)
         Durations.__post_init__(d)
-    w = Workload(jobs=jobs, load=load, durations=d)
+    if diurnal is not None and not (isinstance(diurnal, (list, tuple)) and len(diurnal) == 24
+                                    and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in diurnal)):
+        raise GpusimError(f"synthetic diurnal must be a list of 24 hourly rate multipliers, got {diurnal!r}")
+    w = Workload(jobs=jobs, load=load, durations=d, diurnal=None if diurnal is None else tuple(diurnal))
     return replace(w, sizes=parse_sizes(sizes)) if sizes is not None else w
 
 
@@ -132,16 +165,32 @@ def load_config(path: str | Path) -> dict:
 # --- running ---------------------------------------------------------------------------------
 
 
-def load_jobs(config: RunConfig) -> tuple[tuple[Job, ...], list[str]]:
-    """The run's jobs and notes for the user (unknown columns, dropped oversize jobs)."""
-    cluster = Cluster.parse(config.cluster)
+def load_jobs(config: RunConfig) -> tuple[RunConfig, tuple[Job, ...], list[str]]:
+    """The run's jobs, the config with its cluster resolved, and notes for the user (rows skipped
+    or left out, dropped oversize jobs, load scaling)."""
     if config.synthetic is not None:
-        jobs, notes = config.synthetic.generate(cluster.num_gpus, config.seed), []
-    else:
-        trace = read_csv(config.trace or traces.SAMPLE)
-        jobs, notes = trace.jobs, list(trace.notes)
+        config = replace(config, cluster=config.cluster or traces.SAMPLE_CLUSTER)
+        return (config, *_fit_cluster(config, config.synthetic.generate(Cluster.parse(config.cluster).num_gpus, config.seed), []))
+    trace = read_trace(config.trace or traces.SAMPLE, config.read_options())
+    notes = trace.report()
+    if config.cluster is None:
+        config = replace(config, cluster=trace.cluster or traces.SAMPLE_CLUSTER)
+        if trace.cluster:
+            notes.append(f"cluster {config.cluster} as the trace implies (give --cluster to choose another)")
+    jobs = trace.jobs
+    if config.scale_load is not None:
+        from traces.synthetic import offered_load, scale_load
+
+        before = offered_load(jobs, Cluster.parse(config.cluster).num_gpus)
+        jobs = scale_load(jobs, Cluster.parse(config.cluster).num_gpus, config.scale_load)
+        notes.append(f"inter-arrival times scaled to offered load {config.scale_load:g} (was {before:.3g})")
+    return (config, *_fit_cluster(config, jobs, notes))
+
+
+def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):
+    """Drop (and report) jobs that can never fit, when asked to; ``simulate`` refuses them otherwise."""
     if config.drop_oversize:
-        too_big = check_fits(jobs, cluster, config.placement)
+        too_big = check_fits(jobs, Cluster.parse(config.cluster), config.placement)
         if too_big:
             gone = {j.job_id for j in too_big}
             jobs = tuple(j for j in jobs if j.job_id not in gone)
@@ -153,11 +202,13 @@ def load_jobs(config: RunConfig) -> tuple[tuple[Job, ...], list[str]]:
 
 
 def run(config: RunConfig, jobs: Sequence[Job] | None = None) -> SimResult:
-    """Simulate ``config`` (on ``jobs`` if given, else the config's own workload)."""
+    """Simulate ``config``: on ``jobs`` if given (on the config's cluster, else 8x8), else on the
+    config's own workload."""
     if jobs is None:
-        jobs, _ = load_jobs(config)
+        config, jobs, _ = load_jobs(config)
+    cluster = Cluster.parse(config.cluster or traces.SAMPLE_CLUSTER)
     policy = policies.make(config.policy, dict(config.policy_args))
-    return simulate(jobs, Cluster.parse(config.cluster), policy, config.seed, placement=config.placement,
+    return simulate(jobs, cluster, policy, config.seed, placement=config.placement,
                     restart_overhead=config.restart_overhead, until=config.until)
 
 
@@ -171,14 +222,15 @@ def compare(config: RunConfig, names: Sequence[str], seeds: int) -> tuple[list[d
     """
     for name in names:
         policies.load(name)  # unknown names fail before any simulation runs
-    rows, notes, jobs = [], [], None
+    rows: list[dict] = []
+    notes: list[str] = []
+    jobs, resolved = None, config
     for seed in range(config.seed, config.seed + seeds):
-        seeded = replace(config, seed=seed)
         if jobs is None or config.synthetic is not None:
-            jobs, new_notes = load_jobs(seeded)
+            resolved, jobs, new_notes = load_jobs(replace(config, seed=seed))
             notes += [n for n in new_notes if n not in notes]
         for name in names:
-            result = run(replace(seeded, policy=name), jobs)
+            result = run(replace(resolved, seed=seed, policy=name), jobs)
             rows.append({"policy": name, "seed": seed, **result.summary(), "result": result})
     return rows, notes
 
@@ -241,8 +293,10 @@ def write_result(result: SimResult, out: Path) -> None:
 
 
 def write_config(config: RunConfig, out: Path, extra: dict | None = None) -> None:
+    """config.json: every resolved setting, the gpusim version, and ``extra``."""
     data = {**config.to_json(), "trace": config.trace or (None if config.synthetic else str(traces.SAMPLE)),
-            "cluster": str(Cluster.parse(config.cluster)), "gpusim_version": version(), **(extra or {})}
+            "cluster": str(Cluster.parse(config.cluster or traces.SAMPLE_CLUSTER)), "gpusim_version": version(),
+            **(extra or {})}
     (out / "config.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 

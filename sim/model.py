@@ -104,6 +104,17 @@ class Cluster:
     def num_gpus(self) -> int:
         return sum(node.num_gpus for node in self.nodes)
 
+    def summary(self) -> str:
+        """Short human description: the spec itself when short, else nodes and GPUs per GPU type."""
+        spec = str(self)
+        if len(spec) <= 60:
+            return f"{spec} ({self.num_gpus} GPUs)"
+        by_type: dict[str, int] = {}
+        for node in self.nodes:
+            by_type[node.gpu_type] = by_type.get(node.gpu_type, 0) + node.num_gpus
+        kinds = ", ".join(f"{t} {n}" for t, n in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0])))
+        return f"{len(self.nodes)} nodes, {self.num_gpus} GPUs ({kinds})"
+
     def __str__(self) -> str:
         groups: list[list] = []
         for node in self.nodes:

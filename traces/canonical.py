@@ -1,74 +1,65 @@
-"""The canonical CSV: ``job_id,submit_time,num_gpus,duration`` plus optional
-``model,user,vc,priority,deadline`` (``deadline`` on the same clock as ``submit_time``).
+"""The canonical CSV: ``job_id,submit_time,num_gpus,duration`` plus any of the optional columns of
+``traces.table.COLUMNS`` (``model,user,vc,priority,deadline,estimate,status,gpu_type,gpu_milli,
+cpu_milli,memory_mib,censored``); ``deadline`` is on the same clock as ``submit_time``.
 
-Rows need not be sorted; blank lines are ignored. Times are rebased so the first submission is 0
-(deadlines move with them). A malformed row stops the read with ``file:line: what is wrong``.
+Rows need not be sorted; blank lines are ignored; unknown columns are reported, not silently lost.
 """
 
 from __future__ import annotations
 
 import csv
-import math
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sim.errors import GpusimError
-from sim.model import Job
+from traces.table import COLUMNS, BadRow, ReadOptions, Rows, Trace, number
 
-REQUIRED = ("job_id", "submit_time", "num_gpus", "duration")
-OPTIONAL = ("model", "user", "vc", "priority", "deadline")
-
-
-@dataclass(frozen=True)
-class Trace:
-    """Jobs read from a file, sorted by submit time (file order on ties), plus notes for the user."""
-
-    jobs: tuple[Job, ...]
-    source: str
-    notes: tuple[str, ...] = ()
+REQUIRED = COLUMNS[:4]
+OPTIONAL = COLUMNS[4:]
+_OTHER_FORMATS = {"num_gpu", "gpu_num", "iterations", "timestamp", "creation_time"}
+_TEXT = ("model", "user", "vc", "status", "gpu_type")
+_INTS = ("priority", "gpu_milli", "cpu_milli", "memory_mib")
 
 
-def _number(text: str, column: str, where: str, integer: bool = False):
-    try:
-        value = int(text) if integer else float(text)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise GpusimError(f"{where}: {column} must be {kind}, got {text!r}") from None
-    if not integer and not math.isfinite(value):
-        raise GpusimError(f"{where}: {column} must be finite, got {text!r}")
-    return value
+def sniff(head: str) -> bool:
+    first = head.splitlines()[0] if head else ""
+    header = {c.strip() for c in first.split(",")}
+    # Loose on purpose (a file missing one column is then told which), but never another format's header.
+    return "job_id" in header and len(header & set(REQUIRED)) >= 2 and not header & _OTHER_FORMATS
 
 
-def _fields(row: dict[str, str], where: str) -> dict:
-    """One row's typed fields (submit time not yet rebased)."""
-    for column in REQUIRED:
-        if not (row.get(column) or "").strip():
-            raise GpusimError(f"{where}: {column} is empty")
-    num_gpus = _number(row["num_gpus"].strip(), "num_gpus", where, integer=True)
-    duration = _number(row["duration"].strip(), "duration", where)
-    if num_gpus < 1:
-        raise GpusimError(f"{where}: num_gpus must be at least 1, got {num_gpus}")
-    if duration <= 0:
-        raise GpusimError(f"{where}: duration must be positive, got {duration:g}")
-    optional = {c: (row.get(c) or "").strip() or None for c in OPTIONAL}
-    return {
-        "job_id": row["job_id"].strip(), "submit_time": _number(row["submit_time"].strip(), "submit_time", where),
-        "num_gpus": num_gpus, "duration": duration, "model": optional["model"], "user": optional["user"],
-        "vc": optional["vc"],
-        "priority": 0 if optional["priority"] is None else _number(optional["priority"], "priority", where, integer=True),
-        "deadline": None if optional["deadline"] is None else _number(optional["deadline"], "deadline", where),
+def _fields(row: dict[str, str]) -> dict:
+    job_id = (row.get("job_id") or "").strip()
+    if not job_id:
+        raise BadRow("job_id is empty")
+    fields = {
+        "job_id": job_id,
+        "submit_time": number(row["submit_time"], "submit_time"),
+        "num_gpus": number(row["num_gpus"], "num_gpus", integer=True, minimum=1),
+        "duration": number(row["duration"], "duration", positive=True),
     }
+    for column in OPTIONAL:
+        text = (row.get(column) or "").strip()
+        if not text:
+            continue
+        if column in _TEXT:
+            fields[column] = text
+        elif column == "censored":
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise BadRow("censored is not true/false", repr(text))
+            fields[column] = text.lower() in ("true", "1")
+        else:
+            fields[column] = number(text, column, integer=column in _INTS)
+    return fields
 
 
-def read_csv(path: str | Path) -> Trace:
-    """Read a canonical CSV; raises GpusimError naming the file and line of the first bad row."""
+def read(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
+    """Read a canonical CSV (see the module docstring)."""
     path = Path(path)
+    rows = Rows(path, options)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as err:
         raise GpusimError(f"{path}: cannot read: {err.strerror}") from None
-    rows: list[dict] = []
-    lines: dict[str, int] = {}
     with handle:
         reader = csv.reader(handle)
         try:
@@ -79,39 +70,56 @@ def read_csv(path: str | Path) -> Trace:
             if missing:
                 raise GpusimError(f"{path}:1: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
             for row in reader:
-                where = f"{path}:{reader.line_num}"
                 if not any(cell.strip() for cell in row):
                     continue
-                if len(row) != len(header):
-                    raise GpusimError(f"{where}: expected {len(header)} fields, got {len(row)}")
-                fields = _fields(dict(zip(header, row)), where)
-                if fields["job_id"] in lines:
-                    raise GpusimError(f"{where}: duplicate job_id {fields['job_id']!r} (first on line {lines[fields['job_id']]})")
-                lines[fields["job_id"]] = reader.line_num
-                rows.append(fields)
+                with rows.row(reader.line_num):
+                    if len(row) != len(header):
+                        raise BadRow("wrong number of fields", f"expected {len(header)}, got {len(row)}")
+                    rows.add(reader.line_num, **_fields(dict(zip(header, row))))
         except csv.Error as err:
             raise GpusimError(f"{path}:{reader.line_num}: not valid CSV: {err}") from None
         except UnicodeDecodeError as err:  # the decoder reads ahead, so the line is approximate
             raise GpusimError(f"{path}: not UTF-8 text (byte {err.start} of a block read near line {reader.line_num + 1})") from None
-    if not rows:
-        raise GpusimError(f"{path}: no jobs")
-    t0 = min(r["submit_time"] for r in rows)
-    jobs = []
-    for r in rows:
-        r["submit_time"] -= t0
-        if r["deadline"] is not None:
-            r["deadline"] -= t0
-        jobs.append(Job(**r))
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    unknown = [c for c in header if c not in COLUMNS]
     notes = (f"{path}: ignored unknown column(s): {', '.join(unknown)}",) if unknown else ()
-    return Trace(tuple(sorted(jobs, key=lambda j: j.submit_time)), str(path), notes)
+    return rows.finish("canonical", notes)
 
 
-def rebase(jobs: list[Job]) -> tuple[Job, ...]:
-    """Sort by submit time (stable) and shift every time so the first submission is at 0."""
-    jobs = sorted(jobs, key=lambda j: j.submit_time)
-    t0 = jobs[0].submit_time if jobs else 0.0
-    if t0 == 0:
-        return tuple(jobs)
-    return tuple(replace(j, submit_time=j.submit_time - t0,
-                         deadline=None if j.deadline is None else j.deadline - t0) for j in jobs)
+def read_csv(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
+    """Read a canonical CSV (the name the public API has always used)."""
+    return read(path, options)
+
+
+def write_csv(jobs, path: str | Path) -> None:
+    """Write jobs as a canonical CSV (empty cells for unset optional fields)."""
+    with Path(path).open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(COLUMNS)
+        for job in jobs:
+            out.writerow(["" if v is None else repr(v) if isinstance(v, float) else v
+                          for v in (getattr(job, c) for c in COLUMNS)])
+
+
+def write_parquet(jobs, path: str | Path) -> None:
+    """Write jobs as a Parquet table with the canonical columns (needs pyarrow: ``gpusim[parquet]``)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise GpusimError("writing Parquet needs pyarrow: pip install 'gpusim[parquet]'") from None
+    types = {"job_id": pa.string(), "submit_time": pa.float64(), "num_gpus": pa.int64(), "duration": pa.float64(),
+             "priority": pa.int64(), "deadline": pa.float64(), "estimate": pa.float64(), "gpu_milli": pa.int64(),
+             "cpu_milli": pa.int64(), "memory_mib": pa.int64(), "censored": pa.bool_()}
+    columns = {c: pa.array([getattr(j, c) for j in jobs], type=types.get(c, pa.string())) for c in COLUMNS}
+    pq.write_table(pa.table(columns), str(path))
+
+
+def write(jobs, path: str | Path) -> None:
+    """Write jobs to ``.csv`` or ``.parquet`` by the file's extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        write_parquet(jobs, path)
+    elif suffix == ".csv":
+        write_csv(jobs, path)
+    else:
+        raise GpusimError(f"{path}: write a .csv or .parquet file")

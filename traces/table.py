@@ -1,0 +1,184 @@
+"""The canonical job table every reader produces, and the row bookkeeping they share.
+
+A reader turns each row of its file into canonical fields (``COLUMNS``) inside ``rows.row(line)``.
+A bad row raises ``BadRow``: with ``on_error="stop"`` (the default) the read stops with
+``file:line: what is wrong``; with ``"skip"`` the row is skipped and counted under its problem.
+Rows a format leaves out by rule (never-scheduled pods, cancelled jobs, other virtual clusters)
+are counted as excluded. Nothing is dropped without being counted, and ``Trace.report()`` says so.
+Times are rebased so the first selected submission is 0; jobs are sorted stably by submit time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.errors import GpusimError
+from sim.model import Job
+
+COLUMNS = ("job_id", "submit_time", "num_gpus", "duration", "model", "user", "vc", "priority", "deadline",
+           "estimate", "status", "gpu_type", "gpu_milli", "cpu_milli", "memory_mib", "censored")
+ON_ERROR = ("stop", "skip")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a trace; every option applies to every format where it makes sense.
+
+    ``start``/``end`` select a time window in seconds from the first submission of the rows kept
+    by the other filters (``vcs`` and the format's own rules), start inclusive, end exclusive.
+    ``vcs`` keeps only those virtual clusters.
+    ``procs_per_gpu`` maps SWF processors to GPUs (ceil(procs / procs_per_gpu)).
+    """
+
+    format: str | None = None
+    vcs: tuple[str, ...] = ()
+    start: float | None = None
+    end: float | None = None
+    on_error: str = "stop"
+    procs_per_gpu: int = 1
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.vcs, tuple) and all(isinstance(v, str) for v in self.vcs)):
+            raise GpusimError(f"virtual clusters must be a tuple of names, got {self.vcs!r}")
+        if self.on_error not in ON_ERROR:
+            raise GpusimError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {self.on_error!r}")
+        if not isinstance(self.procs_per_gpu, int) or self.procs_per_gpu < 1:
+            raise GpusimError(f"--procs-per-gpu must be a whole number >= 1, got {self.procs_per_gpu!r}")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise GpusimError(f"time window {name} must be a non-negative number of seconds, got {value!r}")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise GpusimError(f"time window end ({self.end:g}) must be after its start ({self.start:g})")
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Jobs read from a file, with everything the reader skipped, excluded or wants to say."""
+
+    jobs: tuple[Job, ...]
+    source: str
+    format: str = "canonical"
+    skipped: Mapping[str, int] = field(default_factory=dict)
+    excluded: Mapping[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    cluster: str | None = None  # a cluster spec the file itself implies (SWF MaxProcs, Alibaba node list)
+    origin: float = 0.0  # the file's own clock at time 0 (epoch seconds where the file has dates)
+
+    def report(self) -> list[str]:
+        """One line per thing the user should know: skipped bad rows, excluded rows, notes."""
+        lines = []
+        if self.skipped:
+            what = "; ".join(f"{n} × {why}" for why, n in sorted(self.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+            lines.append(f"{self.source}: skipped {sum(self.skipped.values())} bad row(s): {what}")
+        if self.excluded:
+            what = "; ".join(f"{n} {why}" for why, n in sorted(self.excluded.items(), key=lambda kv: (-kv[1], kv[0])))
+            lines.append(f"{self.source}: left out {sum(self.excluded.values())} row(s): {what}")
+        return lines + list(self.notes)
+
+
+class BadRow(Exception):
+    """A row that cannot be read; ``problem`` groups skipped rows, ``detail`` adds the values."""
+
+    def __init__(self, problem: str, detail: str = "") -> None:
+        super().__init__(problem)
+        self.problem, self.detail = problem, detail
+
+
+class Rows:
+    """Collects one file's rows into a Trace (see the module docstring)."""
+
+    def __init__(self, path: str | Path, options: ReadOptions) -> None:
+        self.path = str(path)
+        self.options = options
+        self.skipped: Counter[str] = Counter()
+        self.excluded: Counter[str] = Counter()
+        self._rows: list[tuple[int, dict]] = []
+        self._lines: dict[str, int] = {}
+        self._any_vc = False
+
+    @contextmanager
+    def row(self, line: int) -> Iterator[None]:
+        """Read one row: a BadRow inside stops the read or is counted, per ``on_error``."""
+        try:
+            yield
+        except BadRow as bad:
+            if self.options.on_error == "stop":
+                detail = f": {bad.detail}" if bad.detail else ""
+                raise GpusimError(f"{self.path}:{line}: {bad.problem}{detail}") from None
+            self.skipped[bad.problem] += 1
+
+    def exclude(self, why: str) -> None:
+        """Count a row the format leaves out by rule (not an error)."""
+        self.excluded[why] += 1
+
+    def add(self, line: int, **fields) -> None:
+        """A good row's canonical fields; ``submit_time`` on the file's own clock, in seconds."""
+        job_id = fields["job_id"]
+        if job_id in self._lines:
+            raise BadRow("duplicate job id", f"{job_id!r} (first on line {self._lines[job_id]})")
+        self._any_vc = self._any_vc or fields.get("vc") is not None
+        if self.options.vcs and fields.get("vc") not in self.options.vcs:
+            self._lines[job_id] = line
+            self.exclude("in other virtual clusters")
+            return
+        self._lines[job_id] = line
+        self._rows.append((line, fields))
+
+    def finish(self, format: str, notes: tuple[str, ...] = (), cluster: str | None = None) -> Trace:
+        """Apply the time window, rebase, sort, and build the Trace; no job left is an error."""
+        if self.options.vcs and self._lines and not self._any_vc:
+            raise GpusimError(f"{self.path}: its {format} rows name no virtual cluster, so --vc selects nothing")
+        rows = [f for _, f in self._rows]
+        if rows and (self.options.start is not None or self.options.end is not None):
+            t0 = min(f["submit_time"] for f in rows)
+            lo = -math.inf if self.options.start is None else self.options.start
+            hi = math.inf if self.options.end is None else self.options.end
+            kept = [f for f in rows if lo <= f["submit_time"] - t0 < hi]
+            if len(kept) < len(rows):
+                self.excluded["outside the time window"] += len(rows) - len(kept)
+            rows = kept
+        trace = Trace((), self.path, format, dict(self.skipped), dict(self.excluded), tuple(notes), cluster)
+        if not rows:
+            said = " (" + "; ".join(trace.report()) + ")" if trace.report() else ""
+            raise GpusimError(f"{self.path}: no jobs{said}")
+        t0 = min(f["submit_time"] for f in rows)
+        jobs = []
+        for f in rows:
+            f = dict(f, submit_time=f["submit_time"] - t0)
+            if f.get("deadline") is not None:
+                f["deadline"] -= t0
+            jobs.append(Job(**f))
+        jobs.sort(key=lambda j: j.submit_time)
+        return Trace(tuple(jobs), self.path, format, dict(self.skipped), dict(self.excluded), tuple(notes), cluster, t0)
+
+
+def number(text: str | None, column: str, *, integer: bool = False, positive: bool = False,
+           minimum: float | None = None) -> float | int:
+    """Parse one cell or raise BadRow naming the column (grouped by column and problem)."""
+    text = (text or "").strip()
+    if not text:
+        raise BadRow(f"{column} is empty")
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        try:  # integers written as 4.0
+            as_float = float(text)
+        except ValueError:
+            as_float = math.nan
+        if integer and as_float.is_integer():
+            value = int(as_float)
+        else:
+            raise BadRow(f"{column} is not {'an integer' if integer else 'a number'}", repr(text)) from None
+    if not integer and not math.isfinite(value):
+        raise BadRow(f"{column} is not finite", repr(text))
+    if positive and not value > 0:
+        raise BadRow(f"{column} is not positive", repr(text))
+    if minimum is not None and value < minimum:
+        raise BadRow(f"{column} is below {minimum:g}", repr(text))
+    return value
