@@ -85,6 +85,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     s.add_argument("--seed", type=int, help="seed of every random stream (default 0)")
     s.add_argument("--restart-overhead", type=float, metavar="S", help="seconds a preempted job loses when it restarts (default 0)")
     s.add_argument("--until", type=float, metavar="T", help="stop at simulated time T (s); unfinished jobs are counted")
+    s.add_argument("--calibration", metavar="PROFILE", help="fitted calibration profile: durations and speeds from "
+                   "measured training (see gpusim calibrate)")
+    s.add_argument("--assign-models", action="store_true", default=None, help="with --calibration: give jobs that "
+                   "have only a duration a model from the profile, so GPU types and placement change their speed")
     s.add_argument("--config", metavar="FILE", help="TOML file of settings (flags override it)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="write the run's CSV/JSON files into DIR")
@@ -147,8 +151,11 @@ def _config(args: argparse.Namespace, policy: str | None = None):
              "restart_overhead": args.restart_overhead, "until": args.until, "drop_oversize": args.drop_oversize,
              "policy": policy, "format": args.format, "vcs": tuple(args.vc) if args.vc else None,
              "window_start": window_start, "window_end": window_end, "on_error": args.on_error,
-             "procs_per_gpu": args.procs_per_gpu, "scale_load": args.scale_load}
+             "procs_per_gpu": args.procs_per_gpu, "scale_load": args.scale_load,
+             "calibration": args.calibration, "assign_models": args.assign_models}
     settings.update({k: v for k, v in flags.items() if v is not None})
+    if args.window is not None:  # the flag's window replaces the file's, open sides included
+        settings["window_start"], settings["window_end"] = window_start, window_end
     if args.policy_arg:
         settings["policy_args"] = {**settings.get("policy_args", {}), **_policy_args(args.policy_arg)}
     synth = {"load": args.load, "sizes": args.sizes, "durations": args.durations,
@@ -159,6 +166,8 @@ def _config(args: argparse.Namespace, policy: str | None = None):
             settings.pop("trace", None)  # the flag overrides the file's workload
     elif args.trace is not None:
         settings.pop("synthetic", None)
+    if args.scale_load is not None and "synthetic" in settings:
+        raise GpusimError("--scale-load replays a trace at another load; a synthetic workload takes --load")
     if args.synthetic is None and any(v is not None for v in synth.values()):
         raise GpusimError("--load, --sizes, --durations, --min-duration and --max-duration need --synthetic JOBS")
     return RunConfig(**settings)
@@ -267,6 +276,15 @@ def _read_trace(args: argparse.Namespace):
     return trace
 
 
+def _json_safe(x):
+    """NaN and infinities become null, as in summary.json (JSON has no NaN)."""
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
 def _new_file(path: str, force: bool) -> str:
     from pathlib import Path
 
@@ -309,7 +327,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
         info = describe(trace, cluster)
         if args.json:
-            print(json.dumps(info, indent=2, default=lambda x: None))
+            print(json.dumps(_json_safe(info), indent=2, allow_nan=False))
         else:
             print("\n".join(render(info)))
     elif args.trace_command == "convert":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import simpy
@@ -23,6 +23,9 @@ from sim.errors import GpusimError, PolicyError
 from sim.model import Cluster, Clock, Event, Job, JobState, Policy, Preempt, Start, View, Wake
 from sim.placement import DEFAULT, Planner
 from sim.rng import stream
+
+#: A speed model: seconds of a job's ``duration`` done per second of running on the given GPUs.
+Speed = Callable[[Job, tuple[int, ...]], float]
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ def _exact_delay(now: float, at: float) -> float:
 
 class _Engine:
     def __init__(self, jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int,
-                 placement: str, restart_overhead: float) -> None:
+                 placement: str, restart_overhead: float, speed: Speed | None = None) -> None:
+        self.speed = speed
         self.env = simpy.Environment()
         self.clock = Clock()
         self.cluster = cluster
@@ -212,17 +216,26 @@ class _Engine:
         if state._first_start is None:
             state._first_start = now
         state._progress_from = now + overhead
+        state._rate = 1.0 if self.speed is None else self._rate_of(state, gpus)
         # Work below the clock's resolution would complete within this instant and force a second
-        # pass in it; it completes at the next representable time instead.
-        state._expected_end = max(state._progress_from + state._remaining, math.nextafter(now, math.inf))
+        # pass in it; it completes at the next representable time instead. (Without a speed model the
+        # rate is exactly 1.0, so the division changes nothing.)
+        state._expected_end = max(state._progress_from + state._remaining / state._rate, math.nextafter(now, math.inf))
         state._run += 1
         self._at(state._expected_end, self._on_completion(state, state._run))
         self.events.append(Event(now, "start", state.job_id, gpus))
 
+    def _rate_of(self, state: JobState, gpus: tuple[int, ...]) -> float:
+        rate = self.speed(state.job, gpus)
+        if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+            raise GpusimError(f"speed model gave job {state.job_id} on GPUs {gpus} the rate {rate!r}; "
+                              "it must be a positive finite number")
+        return float(rate)
+
     def _preempt(self, state: JobState, now: float) -> None:
-        done = max(0.0, now - state._progress_from)
-        state._remaining = max(0.0, state._remaining - done)
-        state._attained += state.num_gpus * done
+        running = max(0.0, now - state._progress_from)
+        state._remaining = max(0.0, state._remaining - state._rate * running)
+        state._attained += state.num_gpus * running
         state._running, state._expected_end, state._start_time = False, None, None
         state._preemptions += 1
         state._run += 1
@@ -253,13 +266,16 @@ class _Engine:
 
 
 def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 0, *,
-             placement: str = DEFAULT, restart_overhead: float = 0.0, until: float | None = None) -> SimResult:
+             placement: str = DEFAULT, restart_overhead: float = 0.0, until: float | None = None,
+             speed: Speed | None = None) -> SimResult:
     """Run ``policy`` on ``jobs`` over ``cluster`` and return the event log with its inputs.
 
     Jobs need not be sorted (ties keep their given order). A job that could never fit the cluster
     under ``placement`` is an error; filter such jobs first (``check_fits``) to drop them. The
     policy's randomness is the ``policy`` stream of ``seed``. ``until`` stops the clock at that
-    simulated time (events at exactly ``until`` are still applied).
+    simulated time (events at exactly ``until`` are still applied). ``speed(job, gpus)``, if given,
+    says how many seconds of the job's ``duration`` one second of running on ``gpus`` does (a
+    calibrated speed model: GPU types, node spread); without it every job runs at rate 1.
     """
     jobs = tuple(jobs)
     if not isinstance(policy, Policy):
@@ -268,6 +284,10 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
         raise GpusimError(f"restart_overhead must be a non-negative number of seconds, got {restart_overhead!r}")
     if until is not None and not (until >= 0 and math.isfinite(until)):
         raise GpusimError(f"until must be a non-negative number of seconds, got {until!r}")
+    no_duration = [j.job_id for j in jobs if j.duration is None]
+    if no_duration:
+        raise GpusimError(f"{len(no_duration)} job(s) have no duration, only model/batch_size/iterations "
+                          f"({', '.join(no_duration[:10])}): give a calibration profile (--calibration)")
     seen: set[str] = set()
     duplicates = [j.job_id for j in jobs if j.job_id in seen or seen.add(j.job_id)]
     if duplicates:
@@ -280,6 +300,6 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
             f"{len(too_big)} job(s) can never fit the cluster {cluster} ({cluster.num_gpus} GPUs, "
             f"placement {placement}): {ids}{more}; use --drop-oversize to skip them"
         )
-    engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead)
+    engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead, speed)
     end = engine.run(until)
     return SimResult(jobs, cluster, engine.events, end, engine.name, placement, seed, restart_overhead, until)

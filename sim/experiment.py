@@ -35,7 +35,10 @@ class RunConfig:
     node list beside the pod list), else ``8x8``. ``format``, ``vcs``, ``window_start``,
     ``window_end``, ``on_error`` and ``procs_per_gpu`` are the trace reader's options
     (traces.table.ReadOptions); ``scale_load`` replays the trace at that offered load by scaling
-    its inter-arrival times.
+    its inter-arrival times. ``calibration`` is a fitted profile (calibrate/profiles/*.json): jobs
+    given as model/batch_size/iterations get their durations from it, and every calibrated job's
+    speed depends on its GPUs' types and nodes; ``assign_models`` first gives jobs that have only
+    a duration a model from the profile (calibrate.speed.assign_models).
     """
 
     trace: str | None = None
@@ -48,6 +51,8 @@ class RunConfig:
     on_error: str = "stop"
     procs_per_gpu: int = 1
     scale_load: float | None = None
+    calibration: str | None = None
+    assign_models: bool = False
     policy: str = "fifo"
     policy_args: Mapping[str, object] = field(default_factory=dict)
     placement: str = DEFAULT
@@ -68,6 +73,13 @@ class RunConfig:
                 raise GpusimError(f"setting {name!r} must be a non-negative number of seconds, got {value!r}")
         if self.placement not in STRATEGIES:
             raise GpusimError(f"unknown placement {self.placement!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.scale_load is not None and self.synthetic is not None:
+            raise GpusimError("setting 'scale_load' replays a trace at another load; a synthetic workload takes "
+                              "its load directly (--load)")
+        if self.on_error not in ("stop", "skip"):
+            raise GpusimError(f"setting 'on_error' must be 'stop' or 'skip', got {self.on_error!r}")
+        if not all(isinstance(v, str) for v in self.vcs):
+            raise GpusimError(f"setting 'vcs' must be a list of virtual-cluster names, got {list(self.vcs)!r}")
         if self.trace is not None and self.synthetic is not None:
             raise GpusimError("give either a trace file or a synthetic workload, not both")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -79,6 +91,8 @@ class RunConfig:
         if self.format is not None and self.format not in FORMATS:
             raise GpusimError(f"unknown trace format {self.format!r}; choose one of {', '.join(FORMATS)}")
         self.read_options()  # validates on_error, procs_per_gpu and the window
+        if self.assign_models and self.calibration is None:
+            raise GpusimError("assign_models needs a calibration profile (--calibration)")
 
     def read_options(self) -> ReadOptions:
         return ReadOptions(self.format, tuple(self.vcs), self.window_start, self.window_end, self.on_error,
@@ -96,7 +110,7 @@ _TYPES = {
     "trace": (str, type(None)), "synthetic": (Workload, type(None)), "cluster": (str, type(None)), "policy": (str,),
     "format": (str, type(None)), "vcs": (tuple, list), "window_start": (int, float, type(None)),
     "window_end": (int, float, type(None)), "on_error": (str,), "procs_per_gpu": (int,),
-    "scale_load": (int, float, type(None)),
+    "scale_load": (int, float, type(None)), "calibration": (str, type(None)), "assign_models": (bool,),
     "policy_args": (Mapping,), "placement": (str,), "seed": (int,), "restart_overhead": (int, float),
     "until": (int, float, type(None)), "drop_oversize": (bool,),
 }
@@ -187,8 +201,34 @@ def load_jobs(config: RunConfig) -> tuple[RunConfig, tuple[Job, ...], list[str]]
     return (config, *_fit_cluster(config, jobs, notes))
 
 
+def calibration(config: RunConfig):
+    """The run's Calibration (a fitted profile bound to its cluster), or None."""
+    if config.calibration is None:
+        return None
+    from calibrate.profile import load
+    from calibrate.speed import Calibration
+
+    return Calibration(load(config.calibration), Cluster.parse(config.cluster or traces.SAMPLE_CLUSTER))
+
+
+def _calibrate(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]) -> tuple[Job, ...]:
+    cal = calibration(config)
+    if cal is None:
+        return jobs
+    if config.assign_models:
+        from calibrate.speed import assign_models
+
+        given = sum(1 for j in jobs if cal.calibrated(j))
+        jobs = assign_models(jobs, cal)
+        notes.append(f"assigned models from {config.calibration} to {len(jobs) - given} job(s) by GPU-time bucket")
+    jobs = cal.durations(jobs)
+    notes.append(f"calibrated with {config.calibration} (reference GPU type {cal.reference})")
+    return jobs
+
+
 def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):
-    """Drop (and report) jobs that can never fit, when asked to; ``simulate`` refuses them otherwise."""
+    """Calibrate durations, then drop (and report) jobs that can never fit, when asked to."""
+    jobs = _calibrate(config, jobs, notes)
     if config.drop_oversize:
         too_big = check_fits(jobs, Cluster.parse(config.cluster), config.placement)
         if too_big:
@@ -208,8 +248,10 @@ def run(config: RunConfig, jobs: Sequence[Job] | None = None) -> SimResult:
         config, jobs, _ = load_jobs(config)
     cluster = Cluster.parse(config.cluster or traces.SAMPLE_CLUSTER)
     policy = policies.make(config.policy, dict(config.policy_args))
+    cal = calibration(config)
     return simulate(jobs, cluster, policy, config.seed, placement=config.placement,
-                    restart_overhead=config.restart_overhead, until=config.until)
+                    restart_overhead=config.restart_overhead, until=config.until,
+                    speed=None if cal is None else cal.speed)
 
 
 def compare(config: RunConfig, names: Sequence[str], seeds: int) -> tuple[list[dict], list[str]]:

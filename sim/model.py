@@ -31,13 +31,14 @@ class Job:
     final state, ``gpu_type`` a required GPU model, ``gpu_milli`` the share of one GPU per GPU in
     thousandths (1000 = whole; the engine still gives whole GPUs), ``cpu_milli`` and
     ``memory_mib`` the CPU and memory requests, and ``censored`` marks a job still running when
-    the trace ended (its duration is a lower bound).
+    the trace ended (its duration is a lower bound). ``batch_size`` and ``iterations`` (global
+    batch and training steps) let a calibration profile turn ``model`` into running times.
     """
 
     job_id: str
     submit_time: float
     num_gpus: int
-    duration: float
+    duration: float | None  # None only with model, batch_size and iterations, for a calibration to fill
     model: str | None = None
     user: str | None = None
     vc: str | None = None
@@ -50,12 +51,21 @@ class Job:
     cpu_milli: int | None = None
     memory_mib: int | None = None
     censored: bool = False
+    batch_size: int | None = None
+    iterations: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_gpus, int) or isinstance(self.num_gpus, bool) or self.num_gpus < 1:
             raise ValueError(f"job {self.job_id}: num_gpus must be a positive integer, got {self.num_gpus!r}")
-        if not (math.isfinite(self.duration) and self.duration > 0):
+        if self.duration is None:  # to be computed by a calibration profile
+            if self.model is None or self.batch_size is None or self.iterations is None:
+                raise ValueError(f"job {self.job_id}: without a duration it needs model, batch_size and iterations")
+        elif not (math.isfinite(self.duration) and self.duration > 0):
             raise ValueError(f"job {self.job_id}: duration must be a positive number of seconds, got {self.duration!r}")
+        if self.iterations is not None and not (math.isfinite(self.iterations) and self.iterations > 0):
+            raise ValueError(f"job {self.job_id}: iterations must be positive, got {self.iterations!r}")
+        if self.batch_size is not None and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ValueError(f"job {self.job_id}: batch_size must be a positive integer, got {self.batch_size!r}")
         if not (math.isfinite(self.submit_time) and self.submit_time >= 0):
             raise ValueError(f"job {self.job_id}: submit_time must be a non-negative number, got {self.submit_time!r}")
 
@@ -178,7 +188,7 @@ class JobState:
 
     __slots__ = (
         "job", "index", "_clock", "_remaining", "_progress_from", "_attained", "_running",
-        "_gpus", "_start_time", "_first_start", "_end_time", "_expected_end", "_preemptions", "_run",
+        "_gpus", "_start_time", "_first_start", "_end_time", "_expected_end", "_preemptions", "_run", "_rate",
     )
 
     def __init__(self, job: Job, index: int, clock: Clock) -> None:
@@ -196,6 +206,7 @@ class JobState:
         self._expected_end: float | None = None
         self._preemptions = 0
         self._run = 0  # incremented at every start/stop, so stale completion events are ignored
+        self._rate = 1.0  # seconds of work done per second of running, on the current placement
 
     job_id = property(lambda self: self.job.job_id)
     num_gpus = property(lambda self: self.job.num_gpus)
@@ -209,19 +220,24 @@ class JobState:
 
     @property
     def executed(self) -> float:
-        """Seconds of progress made so far (restart overheads excluded)."""
+        """Seconds of work done so far (restart overheads excluded), in ``duration``'s units."""
         return self.job.duration - self.remaining
 
     @property
     def remaining(self) -> float:
-        """Seconds of work left on the full gang, restart overhead excluded."""
+        """Seconds of work left, in ``duration``'s units (the job's reference speed), overhead excluded."""
         if not self._running:
             return self._remaining
-        return max(0.0, self._remaining - max(0.0, self._clock.now - self._progress_from))
+        return max(0.0, self._remaining - self._rate * max(0.0, self._clock.now - self._progress_from))
+
+    @property
+    def rate(self) -> float:
+        """Work seconds done per second of running on the current placement (1 without calibration)."""
+        return self._rate
 
     @property
     def attained(self) -> float:
-        """Attained service in GPU-seconds (executed seconds × GPUs)."""
+        """Attained service in GPU-seconds: seconds spent making progress × GPUs (overheads excluded)."""
         if not self._running:
             return self._attained
         return self._attained + self.job.num_gpus * max(0.0, self._clock.now - self._progress_from)

@@ -1,6 +1,8 @@
 """The canonical CSV: ``job_id,submit_time,num_gpus,duration`` plus any of the optional columns of
 ``traces.table.COLUMNS`` (``model,user,vc,priority,deadline,estimate,status,gpu_type,gpu_milli,
-cpu_milli,memory_mib,censored``); ``deadline`` is on the same clock as ``submit_time``.
+cpu_milli,memory_mib,censored,batch_size,iterations``); ``deadline`` is on the same clock as
+``submit_time``. ``duration`` may be empty in a row that gives ``model``, ``batch_size`` and
+``iterations``: a calibration profile then supplies it.
 
 Rows need not be sorted; blank lines are ignored; unknown columns are reported, not silently lost.
 """
@@ -15,9 +17,9 @@ from traces.table import COLUMNS, BadRow, ReadOptions, Rows, Trace, number
 
 REQUIRED = COLUMNS[:4]
 OPTIONAL = COLUMNS[4:]
-_OTHER_FORMATS = {"num_gpu", "gpu_num", "iterations", "timestamp", "creation_time"}
+_OTHER_FORMATS = {"num_gpu", "gpu_num", "model_name", "timestamp", "creation_time"}
 _TEXT = ("model", "user", "vc", "status", "gpu_type")
-_INTS = ("priority", "gpu_milli", "cpu_milli", "memory_mib")
+_INTS = ("priority", "gpu_milli", "cpu_milli", "memory_mib", "batch_size")
 
 
 def sniff(head: str) -> bool:
@@ -31,11 +33,14 @@ def _fields(row: dict[str, str]) -> dict:
     job_id = (row.get("job_id") or "").strip()
     if not job_id:
         raise BadRow("job_id is empty")
+    calibrated = all((row.get(c) or "").strip() for c in ("model", "batch_size", "iterations"))
     fields = {
         "job_id": job_id,
         "submit_time": number(row["submit_time"], "submit_time"),
         "num_gpus": number(row["num_gpus"], "num_gpus", integer=True, minimum=1),
-        "duration": number(row["duration"], "duration", positive=True),
+        # a job given as model, batch_size and iterations may leave its duration to a calibration profile
+        "duration": None if calibrated and not (row.get("duration") or "").strip()
+        else number(row.get("duration"), "duration", positive=True),
     }
     for column in OPTIONAL:
         text = (row.get(column) or "").strip()
@@ -52,9 +57,43 @@ def _fields(row: dict[str, str]) -> dict:
     return fields
 
 
+def is_parquet(path: str | Path) -> bool:
+    try:
+        with Path(path).open("rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def read_parquet(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
+    """Read the canonical table from Parquet (as ``gpusim trace convert`` writes it); rows are
+    numbered from 1 in error messages. Needs pyarrow (``gpusim[parquet]``)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise GpusimError("reading Parquet needs pyarrow: pip install 'gpusim[parquet]'") from None
+    try:
+        table = pq.read_table(str(path))
+    except Exception as err:  # pyarrow raises many types for damaged files
+        raise GpusimError(f"{path}: not a readable Parquet file: {err}") from None
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise GpusimError(f"{path}: missing column(s) {', '.join(missing)}")
+    rows = Rows(path, options)
+    for line, record in enumerate(table.to_pylist(), start=1):
+        text = {k: "" if v is None else repr(v) if isinstance(v, float) else str(v) for k, v in record.items()}
+        with rows.row(line):
+            rows.add(line, **_fields(text))
+    unknown = [c for c in table.column_names if c not in COLUMNS]
+    notes = (f"{path}: ignored unknown column(s): {', '.join(unknown)}",) if unknown else ()
+    return rows.finish("canonical", notes)
+
+
 def read(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
-    """Read a canonical CSV (see the module docstring)."""
+    """Read a canonical CSV, or the canonical table in Parquet (see the module docstring)."""
     path = Path(path)
+    if is_parquet(path):
+        return read_parquet(path, options)
     rows = Rows(path, options)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
@@ -66,7 +105,8 @@ def read(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
             header = [h.strip() for h in next(reader, [])]
             if not header:
                 raise GpusimError(f"{path}: empty file, expected a header {','.join(REQUIRED)}")
-            missing = [c for c in REQUIRED if c not in header]
+            calibrated = {"model", "batch_size", "iterations"} <= set(header)
+            missing = [c for c in REQUIRED if c not in header and not (c == "duration" and calibrated)]
             if missing:
                 raise GpusimError(f"{path}:1: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
             for row in reader:
@@ -109,7 +149,8 @@ def write_parquet(jobs, path: str | Path) -> None:
         raise GpusimError("writing Parquet needs pyarrow: pip install 'gpusim[parquet]'") from None
     types = {"job_id": pa.string(), "submit_time": pa.float64(), "num_gpus": pa.int64(), "duration": pa.float64(),
              "priority": pa.int64(), "deadline": pa.float64(), "estimate": pa.float64(), "gpu_milli": pa.int64(),
-             "cpu_milli": pa.int64(), "memory_mib": pa.int64(), "censored": pa.bool_()}
+             "cpu_milli": pa.int64(), "memory_mib": pa.int64(), "censored": pa.bool_(), "batch_size": pa.int64(),
+             "iterations": pa.float64()}
     columns = {c: pa.array([getattr(j, c) for j in jobs], type=types.get(c, pa.string())) for c in COLUMNS}
     pq.write_table(pa.table(columns), str(path))
 

@@ -45,6 +45,10 @@ def _module(name: str):
 
 def detect(path: str | Path) -> str:
     """The format of ``path``, from its content; an error lists the formats when none matches."""
+    from traces.canonical import is_parquet
+
+    if is_parquet(path):
+        return "canonical"
     text = head(path)
     for name in FORMATS:
         if _module(name).sniff(text):

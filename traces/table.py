@@ -21,7 +21,8 @@ from sim.errors import GpusimError
 from sim.model import Job
 
 COLUMNS = ("job_id", "submit_time", "num_gpus", "duration", "model", "user", "vc", "priority", "deadline",
-           "estimate", "status", "gpu_type", "gpu_milli", "cpu_milli", "memory_mib", "censored")
+           "estimate", "status", "gpu_type", "gpu_milli", "cpu_milli", "memory_mib", "censored", "batch_size",
+           "iterations")
 ON_ERROR = ("stop", "skip")
 
 
