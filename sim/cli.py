@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(cmp)
     sub.add_parser("policies", help="list the registered policies")
     _trace_parsers(sub)
+    sub.add_parser("calibrate", help="profile Keras training (run), fit the speed model (fit), print a profile (show)",
+                   add_help=False)
     return parser
 
 
@@ -347,6 +349,27 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+CALIBRATE_USAGE = """usage: gpusim calibrate run [--quick] [--models A,B] [--batch-sizes 8,16] --out PROFILE.json
+       gpusim calibrate fit PROFILE.json --out FITTED.json [--force]
+       gpusim calibrate show PROFILE.json"""
+
+
+def cmd_calibrate(argv: Sequence[str]) -> int:
+    """Hand ``gpusim calibrate ACTION ...`` to calibrate/ (TensorFlow loads only for ``run``)."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print(CALIBRATE_USAGE)
+        return 0
+    if argv[0] == "run":
+        from calibrate.runner import main as run_main
+
+        return run_main(list(argv[1:]))
+    if argv[0] in ("fit", "show"):
+        from calibrate.show import main as show_main
+
+        return show_main(list(argv))
+    raise GpusimError(f"calibrate: unknown action {argv[0]!r}; choose run, fit or show")
+
+
 def cmd_policies(_args: argparse.Namespace) -> int:
     infos = policies.available()
     width = max(len(n) for n in infos)
@@ -358,6 +381,9 @@ def cmd_policies(_args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        if argv[:1] == ["calibrate"]:
+            return cmd_calibrate(argv[1:])
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
