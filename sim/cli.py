@@ -111,6 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
     _trace_parsers(sub)
     sub.add_parser("calibrate", help="profile Keras training (run), fit the speed model (fit), print a profile (show)",
                    add_help=False)
+    sweep = sub.add_parser("sweep", help="run every combination of an experiment spec (TOML) × seeds")
+    sweep.add_argument("spec", metavar="EXP.toml")
+    sweep.add_argument("--out", required=True, metavar="DIR", help="one folder per run, results.csv/.parquet, manifest.json")
+    sweep.add_argument("--workers", type=int, default=1, help="runs in parallel (default 1)")
+    sweep.add_argument("--backend", choices=("local", "ray"), default="local", help="process pool (default) or Ray tasks")
+    sweep.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster instead of starting a local one")
+    sweep.add_argument("--resume", action="store_true", help="skip runs that already finished in DIR")
+    sweep.add_argument("--force", action="store_true", help="start over in a non-empty DIR")
+    sweep.add_argument("--quiet", action="store_true", help="no progress lines")
+    for name, text in (("summarize", "mean and 95%% CI per policy across seeds, paired comparison to a baseline"),
+                       ("plot", "figures from a run or sweep folder (jct-cdf, bars, load, timeseries, gantt, ...)"),
+                       ("report", "one HTML/Markdown report of a sweep: spec, tables, every standard figure")):
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -370,6 +383,22 @@ def cmd_calibrate(argv: Sequence[str]) -> int:
     raise GpusimError(f"calibrate: unknown action {argv[0]!r}; choose run, fit or show")
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.sweep import run_sweep
+
+    rows = run_sweep(args.spec, args.out, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
+                     resume=args.resume, force=args.force, progress=not args.quiet)
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(f"{len(rows)} runs in {args.out} ({len(failed)} failed); results in {args.out}/results.csv")
+    for r in failed[:10]:
+        print(f"gpusim: note: run {r['run_id']} ({r['policy']}, seed {r['seed']}) failed: {r['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+#: Commands implemented by their own modules' main(argv), so their imports load only when used.
+_DELEGATED = {"calibrate": None, "summarize": "sim.stats", "plot": "sim.plots", "report": "sim.report"}
+
+
 def cmd_policies(_args: argparse.Namespace) -> int:
     infos = policies.available()
     width = max(len(n) for n in infos)
@@ -384,12 +413,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else list(argv)
         if argv[:1] == ["calibrate"]:
             return cmd_calibrate(argv[1:])
+        if argv[:1] and argv[0] in _DELEGATED:
+            import importlib
+
+            return importlib.import_module(_DELEGATED[argv[0]]).main(argv[1:])
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return 0
-        commands = {"run": cmd_run, "compare": cmd_compare, "policies": cmd_policies, "trace": cmd_trace}
+        commands = {"run": cmd_run, "compare": cmd_compare, "policies": cmd_policies, "trace": cmd_trace,
+                    "sweep": cmd_sweep}
         return commands[args.command](args)
     except GpusimError as err:
         print(f"gpusim: error: {err}", file=sys.stderr)
