@@ -13,7 +13,8 @@ Spec keys (unknown keys are errors naming the key):
     placements = ["pool"]
     calibration = "profile.json"   # optional, with assign_models = true
     restart_overhead = 0.0, until = ..., drop_oversize = false
-    trim = {first = 100, last = 100}   # warm-up/cool-down jobs left out of the statistics
+    trim = {first = 100, last = 100}   # warm-up/cool-down jobs left out of the statistics, and/or
+    trim = {start = 86400, end = 864000}   # only jobs submitted in [start, end) seconds count
     combinations = [{policy = "fifo", load = 0.8}, ...]   # explicit combinations instead of the product
 
 Each run writes the files of ``gpusim run --out`` (plus ``row.json`` and ``breakdown.csv``) into
@@ -57,7 +58,7 @@ class Run:
     run_id: str
     labels: dict
     config: object  # sim.experiment.RunConfig
-    trim: tuple[int, int] = (0, 0)
+    trim: tuple = (0, 0, None, None)  # first, last (job counts), start, end (submit-time window, s)
 
 
 def _fail(path: Path, what: str) -> GpusimError:
@@ -153,9 +154,13 @@ def expand(spec: dict, path: str | Path) -> list[Run]:
     loads = _list(spec, "loads", path, [None])
     placements = _list(spec, "placements", path, ["consolidated"])
     trim = spec.get("trim", {})
-    if not isinstance(trim, dict) or set(trim) - {"first", "last"} or not all(
-            isinstance(v, int) and v >= 0 for v in trim.values()):
-        raise _fail(path, "key 'trim' must be a table of 'first' and 'last' job counts >= 0")
+    if not isinstance(trim, dict) or set(trim) - {"first", "last", "start", "end"} or not all(
+            isinstance(trim.get(k, 0), int) and not isinstance(trim.get(k, 0), bool) and trim.get(k, 0) >= 0
+            for k in ("first", "last")) or not all(
+            isinstance(trim.get(k, 0), (int, float)) and math.isfinite(trim.get(k, 0)) and trim.get(k, 0) >= 0
+            for k in ("start", "end")):
+        raise _fail(path, "key 'trim' must be a table of 'first'/'last' job counts and 'start'/'end' "
+                          "seconds, all >= 0")
     synthetic = spec.get("synthetic")
     if synthetic is not None and (not isinstance(synthetic, dict) or "jobs" not in synthetic):
         raise _fail(path, "key 'synthetic' must be a table with at least 'jobs'")
@@ -197,7 +202,8 @@ def expand(spec: dict, path: str | Path) -> list[Run]:
                       "cluster": combo["cluster"] or "", "placement": combo["placement"], "load": combo["load"],
                       "seed": seed, "calibration": common.get("calibration") or ""}
             digest = hashlib.sha256(json.dumps([labels, config.to_json()], sort_keys=True, default=str).encode())
-            runs.append(Run(digest.hexdigest()[:16], labels, config, (trim.get("first", 0), trim.get("last", 0))))
+            runs.append(Run(digest.hexdigest()[:16], labels, config,
+                            (trim.get("first", 0), trim.get("last", 0), trim.get("start"), trim.get("end"))))
     ids = [r.run_id for r in runs]
     if len(set(ids)) != len(ids):
         raise _fail(path, "two runs have the same settings (a repeated value in a list?)")
@@ -264,15 +270,20 @@ def _plain(x):
     return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
-def _trimmed_summary(result, first: int, last: int) -> dict:
-    """The run's summary with the first/last ``first``/``last`` jobs (by submission) left out of the
-    job statistics (warm-up and cool-down); utilization and makespan cover the whole run."""
+def _trimmed_summary(result, first: int, last: int, start: float | None = None, end: float | None = None) -> dict:
+    """The run's summary with the first/last ``first``/``last`` jobs (by submission), and jobs
+    submitted outside [start, end) seconds, left out of the job statistics (warm-up and
+    cool-down); utilization and makespan cover the whole run."""
     from sim import metrics
 
     full = result.summary()
-    if not first and not last:
+    if not first and not last and start is None and end is None:
         return full
-    kept = result.jobs[first:len(result.jobs) - last] if last else result.jobs[first:]
+    ordered = sorted(result.jobs, key=lambda j: j.submit_time)  # stable: trace order on ties
+    kept = ordered[first:len(ordered) - last] if last else ordered[first:]
+    lo = -math.inf if start is None else start
+    hi = math.inf if end is None else end
+    kept = [j for j in kept if lo <= j.submit_time < hi]
     trimmed = metrics.summary(kept, result.events, result.cluster.num_gpus)
     return {**trimmed, "makespan": full["makespan"], "utilization": full["utilization"]}
 

@@ -56,7 +56,8 @@ def test_explicit_combinations_replace_the_product(tmp_path):
     (TINY.replace("seeds = 2", "seeds = 0"), "seeds"),
     (TINY.replace('policies = ["fifo", "srtf"]', 'policies = [{ name = "fifo", argz = {} }]'), "policies[0].argz"),
     (TINY + 'combinations = [{ policy = "lifo" }]\n', "lifo"),
-    (TINY + 'trim = { first = -1 }\n', "trim"),
+    (TINY + "trim = { first = -1 }\n", "trim"),
+    (TINY + "trim = { start = \"x\" }\n", "trim"),
     (TINY.replace('clusters = ["2x4"]', 'clusters = ["2y4"]'), "2y4"),
     (TINY.replace('clusters = ["2x4"]', 'clusters = []'), "clusters"),
     ("name = \n", "not valid TOML"),
@@ -220,3 +221,15 @@ def test_sweep_cli_errors_are_one_line(capsys, tmp_path, argv, word):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("gpusim: error:") and word in err[0]
+
+
+def test_trimming_by_submit_time_window(tmp_path):
+    """trim.start/end keep only jobs submitted in [start, end) in the job statistics."""
+    text = TINY + "trim = { start = 1000, end = 20000 }\n"
+    out = tmp_path / "out"
+    run_sweep(spec(tmp_path, text), out, progress=False)
+    for row in results(out):
+        jobs = list(csv.DictReader((out / "runs" / row["run_id"] / "jobs.csv").open()))
+        kept = [j for j in jobs if 1000 <= float(j["submit_time"]) < 20000]
+        assert int(row["jobs"]) == len(kept) < len(jobs)
+        assert float(row["avg_jct"]) == pytest.approx(sum(float(j["jct"]) for j in kept) / len(kept), rel=1e-12)
