@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate one policy and print its summary",
                          description="Simulate one policy. With no arguments: the bundled sample on 8x8 GPUs with fifo.")
     run.add_argument("--policy", help=f"policy name ({names}) or module:Class (default fifo)")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="show finished jobs, simulated time and ETA on stderr (default: when stderr is a terminal)")
     _common(run)
     cmp = sub.add_parser("compare", help="simulate several policies on the same jobs and print one table")
     cmp.add_argument("--policies", required=True, help=f"comma-separated policy names ({names})")
@@ -207,6 +209,28 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
 
 
+class _Progress:
+    """A progress line for long single runs: at most one update a second, cleared at the end."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._start = self._last = self._clock()
+
+    def __call__(self, now: float, finished: int, total: int) -> None:
+        wall = self._clock()
+        if wall - self._last < 1.0 and finished < total:
+            return
+        self._last = wall
+        elapsed = wall - self._start
+        eta = elapsed / finished * (total - finished) if finished else math.nan
+        print(f"\r{finished}/{total} jobs finished, simulated {now:,.0f} s, {elapsed:.0f} s elapsed, "
+              f"ETA {eta:.0f} s ", end="", file=sys.stderr, flush=True)
+        if finished == total:
+            print(file=sys.stderr)
+
+
 def _note(notes) -> None:
     for n in notes:
         print(f"gpusim: note: {n}", file=sys.stderr)
@@ -220,7 +244,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _note(notes)
     policies.make(config.policy, dict(config.policy_args))  # check the policy before creating --out
     out = experiment.prepare_out(args.out, args.force) if args.out else None
-    result = experiment.run(config, jobs)
+    result = experiment.run(config, jobs, _Progress() if args.progress or (args.progress is None and sys.stderr.isatty()) else None)
     source = "synthetic" if config.synthetic else (config.trace or "bundled sample philly_b436b2.csv")
     print(f"{result.policy} on {result.cluster.summary()}, placement {config.placement}, "
           f"{len(jobs)} jobs from {source}, seed {config.seed}")

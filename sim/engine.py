@@ -73,8 +73,11 @@ def _exact_delay(now: float, at: float) -> float:
 
 class _Engine:
     def __init__(self, jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int,
-                 placement: str, restart_overhead: float, speed: Speed | None = None) -> None:
+                 placement: str, restart_overhead: float, speed: Speed | None = None,
+                 progress: Callable[[float, int, int], None] | None = None) -> None:
         self.speed = speed
+        self.progress = progress
+        self.done = 0
         self.env = simpy.Environment()
         self.clock = Clock()
         self.cluster = cluster
@@ -152,6 +155,8 @@ class _Engine:
         if self.pending or self.running:
             self._apply(self.policy.schedule(self.view, self.rng), now)
         self._plan_wakeups(now)
+        if self.progress is not None:
+            self.progress(now, self.done, len(self.states))
 
     def _finish(self, state: JobState, now: float) -> None:
         state._attained += state.num_gpus * max(0.0, now - state._progress_from)
@@ -160,6 +165,7 @@ class _Engine:
         self.planner.release(state._gpus)
         state._gpus, state._start_time = (), None
         del self.running[state.job_id]
+        self.done += 1
         self.events.append(Event(now, "finish", state.job_id))
 
     def _illegal(self, now: float, decision, why: str) -> PolicyError:
@@ -267,7 +273,7 @@ class _Engine:
 
 def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 0, *,
              placement: str = DEFAULT, restart_overhead: float = 0.0, until: float | None = None,
-             speed: Speed | None = None) -> SimResult:
+             speed: Speed | None = None, progress: Callable[[float, int, int], None] | None = None) -> SimResult:
     """Run ``policy`` on ``jobs`` over ``cluster`` and return the event log with its inputs.
 
     Jobs need not be sorted (ties keep their given order). A job that could never fit the cluster
@@ -276,6 +282,7 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
     simulated time (events at exactly ``until`` are still applied). ``speed(job, gpus)``, if given,
     says how many seconds of the job's ``duration`` one second of running on ``gpus`` does (a
     calibrated speed model: GPU types, node spread); without it every job runs at rate 1.
+    ``progress(now, finished, total)``, if given, is called after every scheduling pass.
     """
     jobs = tuple(jobs)
     if not isinstance(policy, Policy):
@@ -300,6 +307,6 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
             f"{len(too_big)} job(s) can never fit the cluster {cluster} ({cluster.num_gpus} GPUs, "
             f"placement {placement}): {ids}{more}; use --drop-oversize to skip them"
         )
-    engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead, speed)
+    engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead, speed, progress)
     end = engine.run(until)
     return SimResult(jobs, cluster, engine.events, end, engine.name, placement, seed, restart_overhead, until)

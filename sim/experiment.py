@@ -241,7 +241,7 @@ def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):
     return jobs, notes
 
 
-def run(config: RunConfig, jobs: Sequence[Job] | None = None) -> SimResult:
+def run(config: RunConfig, jobs: Sequence[Job] | None = None, progress=None) -> SimResult:
     """Simulate ``config``: on ``jobs`` if given (on the config's cluster, else 8x8), else on the
     config's own workload."""
     if jobs is None:
@@ -251,7 +251,7 @@ def run(config: RunConfig, jobs: Sequence[Job] | None = None) -> SimResult:
     cal = calibration(config)
     return simulate(jobs, cluster, policy, config.seed, placement=config.placement,
                     restart_overhead=config.restart_overhead, until=config.until,
-                    speed=None if cal is None else cal.speed)
+                    speed=None if cal is None else cal.speed, progress=progress)
 
 
 def compare(config: RunConfig, names: Sequence[str], seeds: int) -> tuple[list[dict], list[str]]:

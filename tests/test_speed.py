@@ -83,3 +83,13 @@ def test_jobs_without_duration_need_a_calibration():
     job = Job("a", 0.0, 1, None, model="mlp", batch_size=32, iterations=100.0)
     with pytest.raises(GpusimError, match="calibration"):
         simulate([job], Cluster.parse("1x1"), make("fifo"))
+
+
+def test_progress_is_called_after_every_pass_with_finished_counts():
+    """simulate's progress callback sees the clock and the count of finished jobs grow to the total."""
+    calls = []
+    jobs = [Job(str(i), float(i), 1, 3.0) for i in range(5)]
+    simulate(jobs, Cluster.parse("1x2"), make("fifo"), progress=lambda now, done, total: calls.append((now, done, total)))
+    assert calls[-1][1:] == (5, 5)
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert [c[1] for c in calls] == sorted(c[1] for c in calls) and calls[0][1] == 0
