@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="no progress lines")
     for name, text in (("summarize", "mean and 95%% CI per policy across seeds, paired comparison to a baseline"),
                        ("plot", "figures from a run or sweep folder (jct-cdf, bars, load, timeseries, gantt, ...)"),
-                       ("report", "one HTML/Markdown report of a sweep: spec, tables, every standard figure")):
+                       ("report", "one HTML/Markdown report of a sweep: spec, tables, every standard figure"),
+                       ("ga", "evolve a job order for a batch (genetic algorithm) and compare it with FIFO/SJF")):
         sub.add_parser(name, help=text, add_help=False)
     return parser
 
@@ -420,7 +421,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 #: Commands implemented by their own modules' main(argv), so their imports load only when used.
-_DELEGATED = {"calibrate": None, "summarize": "sim.stats", "plot": "sim.plots", "report": "sim.report"}
+_DELEGATED = {"calibrate": None, "summarize": "sim.stats", "plot": "sim.plots", "report": "sim.report", "ga": "sim.ga"}
 
 
 def cmd_policies(_args: argparse.Namespace) -> int:

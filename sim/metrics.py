@@ -6,6 +6,14 @@ Definitions (time 0 is the first submission):
 (the stop time instead when some jobs are unfinished); ``utilization`` = busy GPU-seconds /
 (total GPUs × makespan), where a GPU is busy from a job's start to its preemption or end (restart
 overheads included). Statistics over jobs cover finished jobs only; unfinished ones are counted.
+
+Deadlines: ``deadline_jobs`` counts finished jobs with a deadline; ``deadline_miss_ratio`` is the
+fraction of them that end after their deadline and ``avg_tardiness`` the mean of
+max(0, end − deadline) over them (both NaN when there is none). ``jain_fairness`` is Jain's index
+(Σx)² / (n·Σx²) over groups — users, or VCs when no job has a user — of each group's mean
+duration / JCT over its finished jobs (1 / slowdown: how fast the group's work got done). It is 1
+when every group is served alike and tends to 1/n as one group is starved; NaN with fewer than
+two groups.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ BOUNDED_SLOWDOWN_FLOOR = 10.0  # seconds
 JOB_COLUMNS = ("job_id", "submit_time", "start_time", "end_time", "num_gpus", "duration", "wait", "jct",
                "slowdown", "bounded_slowdown", "preemptions")
 SUMMARY_KEYS = ("jobs", "unfinished", "avg_jct", "median_jct", "p95_jct", "p99_jct", "avg_wait", "makespan",
-                "utilization", "avg_slowdown", "avg_bounded_slowdown", "preemptions")
+                "utilization", "avg_slowdown", "avg_bounded_slowdown", "preemptions",
+                "deadline_jobs", "deadline_miss_ratio", "avg_tardiness", "jain_fairness")
 TIMESERIES_COLUMNS = ("time", "busy_gpus", "queue_length")
 
 
@@ -100,7 +109,49 @@ def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict
         "avg_slowdown": _mean([r["slowdown"] for r in rows]),
         "avg_bounded_slowdown": _mean([r["bounded_slowdown"] for r in rows]),
         "preemptions": sum(1 for e in events if e.kind == "preempt"),
+        **deadline_stats(jobs, rows),
+        "jain_fairness": group_fairness(jobs, events),
     }
+
+
+def deadline_stats(jobs: Sequence[Job], rows: Sequence[dict]) -> dict:
+    """``deadline_jobs``, ``deadline_miss_ratio`` and ``avg_tardiness`` (seconds) over the finished
+    ``rows`` of :func:`job_table` whose job has a deadline."""
+    deadline = {j.job_id: j.deadline for j in jobs if j.deadline is not None}
+    late = [max(0.0, r["end_time"] - deadline[r["job_id"]]) for r in rows
+            if r["end_time"] is not None and r["job_id"] in deadline]
+    return {
+        "deadline_jobs": len(late),
+        "deadline_miss_ratio": sum(1 for t in late if t > 0) / len(late) if late else math.nan,
+        "avg_tardiness": _mean(late),
+    }
+
+
+def jain_index(xs: Sequence[float]) -> float:
+    """Jain's fairness index (Σx)² / (n·Σx²) of non-negative ``xs``: in [1/n, 1]; NaN when n < 2 or all are 0."""
+    if len(xs) < 2:
+        return math.nan
+    squares = sum(x * x for x in xs)
+    return sum(xs) ** 2 / (len(xs) * squares) if squares > 0 else math.nan
+
+
+def group_shares(jobs: Sequence[Job], events: Iterable[Event]) -> dict[str, float]:
+    """Per user (per VC when no job has a user; empty when neither): the mean over the group's
+    finished jobs of duration / JCT (1 / slowdown: the speed at which the group's work got done,
+    1 = never waited). Jain's index over these is 1 when every group is served alike and falls
+    towards 1/n as one group is starved. Jobs without a group or unfinished are left out."""
+    key = "user" if any(j.user is not None for j in jobs) else "vc"
+    rates: dict[str, list[float]] = {}
+    for row, job in zip(job_table(jobs, events), jobs):
+        group = getattr(job, key)
+        if group is not None and row["jct"] is not None and row["jct"] > 0:
+            rates.setdefault(group, []).append(job.duration / row["jct"])
+    return {g: sum(r) / len(r) for g, r in rates.items()}
+
+
+def group_fairness(jobs: Sequence[Job], events: Iterable[Event]) -> float:
+    """Jain's index over :func:`group_shares` (see the module docstring)."""
+    return jain_index(list(group_shares(jobs, events).values()))
 
 
 def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int]) -> list[tuple[float, int, int]]:

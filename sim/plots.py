@@ -40,8 +40,12 @@ FIXED_STYLES = {
     "fifo": ("#000000", "o"), "sjf": ("#0072B2", "s"), "srtf": ("#D55E00", "^"),
     "fifo-backfill": ("#009E73", "D"), "tiresias": ("#CC79A7", "v"), "priority": ("#56B4E9", "P"),
     "random": ("#E69F00", "X"),
+    # the later policies reuse the palette with markers of their own and a dotted line
+    "edf": ("#000000", "*", ":"), "fair-share": ("#0072B2", "h", ":"), "priority-reserve": ("#56B4E9", "p", ":"),
+    "sjf-predicted": ("#0072B2", "<", ":"), "srtf-predicted": ("#D55E00", ">", ":"),
+    "backfill-predicted": ("#009E73", "d", ":"), "ga-score": ("#F0E442", "8", ":"),
 }
-_HASH_MARKERS = ("*", "h", "p", "<", ">", "d", "8")  # none of them is used by FIXED_STYLES
+_HASH_MARKERS = ("*", "h", "p", "<", ">", "d", "8")  # not used by the solid-line FIXED_STYLES
 
 CONDITIONS = ("trace", "cluster", "placement", "calibration", "load")  # results.csv columns a run's setting lives in
 TIME_METRICS = ("avg_jct", "median_jct", "p95_jct", "p99_jct", "avg_wait", "makespan")
@@ -72,8 +76,8 @@ def policy_style(label: str) -> Style:
     It depends on the label alone, never on which other policies a figure shows.
     """
     if label in FIXED_STYLES:
-        color, marker = FIXED_STYLES[label]
-        return Style(color, marker, "-")
+        color, marker, *line = FIXED_STYLES[label]
+        return Style(color, marker, line[0] if line else "-")
     h = zlib.crc32(label.encode("utf-8"))
     return Style(OKABE_ITO[h % len(OKABE_ITO)], _HASH_MARKERS[(h // len(OKABE_ITO)) % len(_HASH_MARKERS)], "--")
 

@@ -94,12 +94,16 @@ def test_each_kind_writes_requested_format(mpl, tmp_path, sweep, one_load, conve
 
 
 def test_registered_policies_have_distinct_styles():
-    """Each registered policy has its own colour and its own marker from the Okabe-Ito palette."""
+    """Every registered policy has its own (colour, marker) from the Okabe-Ito palette, and the seven
+    baselines each a colour and a marker of their own, drawn solid."""
     import policies
 
     styles = [plots.policy_style(name) for name in policies.available()]
-    assert len({s.color for s in styles}) == len(styles) and len({s.marker for s in styles}) == len(styles)
-    assert all(s.color in plots.OKABE_ITO and s.linestyle == "-" for s in styles)
+    assert len({(s.color, s.marker) for s in styles}) == len(styles)
+    assert all(s.color in plots.OKABE_ITO for s in styles)
+    base = [plots.policy_style(n) for n in ("fifo", "fifo-backfill", "sjf", "srtf", "tiresias", "priority", "random")]
+    assert len({s.color for s in base}) == 7 and len({s.marker for s in base}) == 7
+    assert all(s.linestyle == "-" for s in base)
 
 
 def test_style_depends_on_label_only():
@@ -109,7 +113,8 @@ def test_style_depends_on_label_only():
     assert all(first[p] == second[p] for p in first)
     assert plots.policy_style("srtf") == plots.Style("#D55E00", "^", "-")
     unknown = plots.policy_style("my.pkg:Greedy")
-    assert unknown.linestyle == "--" and unknown.marker not in {m for _, m in plots.FIXED_STYLES.values()}
+    solid = {style[1] for style in plots.FIXED_STYLES.values() if len(style) == 2}
+    assert unknown.linestyle == "--" and unknown.marker not in solid  # never drawn like a registered policy
 
 
 def test_figures_with_different_subsets_draw_a_policy_alike(mpl, sweep):

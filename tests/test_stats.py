@@ -220,7 +220,7 @@ def test_read_results_errors(tmp_path):
     folder = write_sweep(tmp_path / "bad", ok_rows)
     with (folder / "results.csv").open("a") as f:
         f.write("d,ok\n")
-    one_line_error(folder, r"results.csv:5: 2 fields, the header has 22")
+    one_line_error(folder, rf"results.csv:5: 2 fields, the header has {len(RUN_COLUMNS) + len(SUMMARY_KEYS)}")
 
 
 # --- renderers -----------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""A linear priority score whose weights a genetic algorithm can tune (sim.ga.tune_weights)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from policies import register
+from policies._common import greedy_starts
+from sim.errors import GpusimError
+
+#: The features, in weight order. Times are in hours, GPUs as a share of the cluster.
+FEATURES = ("num_gpus", "remaining", "waiting", "attained", "priority")
+#: Hand-picked default: small and short jobs first, some aging, then the job's priority class.
+DEFAULT_WEIGHTS = (-1.0, -1.0, 0.1, 0.0, 0.5)
+
+
+def check_weights(weights, where: str = "ga-score weights") -> tuple[float, ...]:
+    """``weights`` as a tuple of len(FEATURES) finite floats, else a GpusimError."""
+    try:
+        out = tuple(float(w) for w in weights)
+    except (TypeError, ValueError):
+        raise GpusimError(f"{where}: expected {len(FEATURES)} numbers ({', '.join(FEATURES)}), got {weights!r}") from None
+    if len(out) != len(FEATURES) or not all(math.isfinite(w) for w in out):
+        raise GpusimError(f"{where}: expected {len(FEATURES)} finite numbers ({', '.join(FEATURES)}), got {weights!r}")
+    return out
+
+
+def load_weights(path: str | Path) -> tuple[float, ...]:
+    """Read a weight vector from JSON: ``{"features": [...], "weights": [...]}`` or a bare list."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise GpusimError(f"{path}: cannot read: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise GpusimError(f"{path}: not valid JSON: {err}") from None
+    if isinstance(data, dict):
+        if data.get("features", list(FEATURES)) != list(FEATURES):
+            raise GpusimError(f"{path}: features {data.get('features')!r} are not {list(FEATURES)!r}")
+        data = data.get("weights")
+    return check_weights(data, str(path))
+
+
+def features(job, now: float, cluster_gpus: int, use_estimate: bool = False) -> tuple[float, ...]:
+    """The feature vector of one pending job (a JobState) at time ``now``.
+
+    ``remaining`` is the oracle remaining work (the job's true duration minus work done); with
+    ``use_estimate`` a job that has a user estimate uses ``estimate - executed`` instead (at least 0).
+    ``waiting`` is the time since submission, ``attained`` the GPU-hours of service so far.
+    """
+    remaining = job.remaining
+    estimate = job.job.estimate
+    if use_estimate and estimate is not None:
+        remaining = max(0.0, estimate - job.executed)
+    return (job.num_gpus / cluster_gpus, remaining / 3600.0, (now - job.submit_time) / 3600.0,
+            job.attained / 3600.0, float(job.priority))
+
+
+@register("ga-score")
+@dataclass
+class GeneticScore:
+    """Linear score of GPUs, remaining time, waiting, attained service, priority; highest first, non-preemptive.
+
+    score = Σ weights[i] × feature[i] (features in FEATURES order, see ``features``); pending jobs
+    are started greedily by descending score (ties by arrival), skipping jobs that do not fit.
+    ``weights_file`` (JSON from sim.ga.save_weights), when given, replaces ``weights``.
+    O(q log q) per scheduling point.
+    """
+
+    weights: tuple[float, ...] = DEFAULT_WEIGHTS
+    weights_file: str = ""
+    use_estimate: bool = False
+
+    def __post_init__(self) -> None:
+        self.weights = load_weights(self.weights_file) if self.weights_file else check_weights(self.weights)
+
+    def score(self, job, now: float, cluster_gpus: int) -> float:
+        return math.fsum(w * f for w, f in zip(self.weights, features(job, now, cluster_gpus, self.use_estimate)))
+
+    def schedule(self, view, rng):
+        now, gpus = view.now, view.num_gpus
+        order = sorted(view.pending, key=lambda j: (-self.score(j, now, gpus), j.index))
+        return greedy_starts(view, order)
