@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from policies import register
@@ -66,21 +66,34 @@ class GeneticScore:
 
     score = Σ weights[i] × feature[i] (features in FEATURES order, see ``features``); pending jobs
     are started greedily by descending score (ties by arrival), skipping jobs that do not fit.
-    ``weights_file`` (JSON from sim.ga.save_weights), when given, replaces ``weights``.
+    ``weights_file`` (JSON from sim.ga.save_weights), when given, replaces ``weights``. With
+    ``predictor`` (user-history, least-squares or requested: see policies/_predict.py) the
+    remaining-time feature is the online prediction less the work done, instead of the oracle.
     O(q log q) per scheduling point.
     """
 
     weights: tuple[float, ...] = DEFAULT_WEIGHTS
     weights_file: str = ""
     use_estimate: bool = False
+    predictor: str = ""
+    _learner: object = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.weights = load_weights(self.weights_file) if self.weights_file else check_weights(self.weights)
+        if self.predictor:
+            from policies._predict import Learner
+
+            self._learner = Learner(self.predictor)
 
     def score(self, job, now: float, cluster_gpus: int) -> float:
-        return math.fsum(w * f for w, f in zip(self.weights, features(job, now, cluster_gpus, self.use_estimate)))
+        f = features(job, now, cluster_gpus, self.use_estimate)
+        if self._learner is not None:
+            f = (f[0], max(0.0, self._learner.predict(job) - job.executed) / 3600.0, *f[2:])
+        return math.fsum(w * x for w, x in zip(self.weights, f))
 
     def schedule(self, view, rng):
+        if self._learner is not None:
+            self._learner.update(view)
         now, gpus = view.now, view.num_gpus
         order = sorted(view.pending, key=lambda j: (-self.score(j, now, gpus), j.index))
         return greedy_starts(view, order)

@@ -126,26 +126,42 @@ def _eval_weights(ctx, vectors):
 
 
 class _Evaluator:
-    """Fitness of individuals (hashable tuples), cached, in a process pool when workers > 1.
+    """Fitness of individuals (hashable tuples), cached, in a process pool when workers > 1, or as
+    Ray tasks with ``backend="ray"`` (the sweeps' two backends).
 
     The population is split into contiguous chunks and the results concatenated in order, so the
-    values do not depend on the number of workers.
+    values depend neither on the number of workers nor on the backend.
     """
 
-    def __init__(self, fn: Callable, ctx, workers: int) -> None:
+    def __init__(self, fn: Callable, ctx, workers: int, backend: str = "local") -> None:
+        if backend not in ("local", "ray"):
+            raise GpusimError(f"backend must be local or ray, got {backend!r}")
         self.fn, self.ctx, self.workers = fn, ctx, workers
         self.cache: dict[tuple, float] = {}
-        self.pool = ProcessPoolExecutor(workers) if workers > 1 else None
+        self.ray = None
+        if backend == "ray":
+            try:
+                import ray
+            except ImportError:
+                raise GpusimError("the ray backend needs Ray: pip install 'gpusim[ray]'") from None
+            if not ray.is_initialized():
+                ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+            self.ray, self.remote = ray, ray.remote(fn)
+        self.pool = ProcessPoolExecutor(workers) if workers > 1 and self.ray is None else None
         self.evaluations = 0
 
     def __call__(self, population: list[tuple]) -> list[float]:
         todo = list(dict.fromkeys(ind for ind in population if ind not in self.cache))
         if todo:
-            if self.pool is None:
+            size = math.ceil(len(todo) / self.workers)
+            chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+            if self.ray is not None:
+                ctx = self.ray.put(self.ctx)
+                parts = self.ray.get([self.remote.remote(ctx, chunk) for chunk in chunks])
+                values = [v for part in parts for v in part]
+            elif self.pool is None:
                 values = self.fn(self.ctx, todo)
             else:
-                size = math.ceil(len(todo) / self.workers)
-                chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
                 values = [v for part in self.pool.map(self.fn, [self.ctx] * len(chunks), chunks) for v in part]
             self.cache.update(zip(todo, values))
             self.evaluations += len(todo)
@@ -270,7 +286,7 @@ def _check(population, generations, crossover, mutation, tournament, elite, work
 def evolve(jobs: Sequence[Job], cluster: Cluster, *, objective: str = "avg_jct", population: int = 40,
            generations: int = 50, crossover: float = 0.9, mutation: float = 0.2, tournament: int = 3,
            elite: int = 2, seed: int = 0, workers: int = 1, placement: str = "consolidated",
-           decoder: str = "greedy") -> GAResult:
+           decoder: str = "greedy", backend: str = "local") -> GAResult:
     """Evolve a job order for ``jobs`` that minimises ``objective`` (see ``objective_value``).
 
     The initial population is the FIFO (arrival) order, the SJF order and random permutations.
@@ -290,7 +306,7 @@ def evolve(jobs: Sequence[Job], cluster: Cluster, *, objective: str = "avg_jct",
     initial = [fifo_order(jobs), sjf_order(jobs)][:population]
     initial += [tuple(int(x) for x in rng.permutation(n)) for _ in range(population - len(initial))]
     list_scheduling = decoder == "list"
-    evaluate = _Evaluator(_eval_orders, (jobs, cluster, objective, placement, list_scheduling), workers)
+    evaluate = _Evaluator(_eval_orders, (jobs, cluster, objective, placement, list_scheduling), workers, backend)
     try:
         best, best_fit, history = _ga(initial, evaluate, rng, generations=generations, crossover=crossover,
                                       mutation=mutation, tournament=tournament, elite=elite, cross=ox1,
@@ -348,7 +364,7 @@ class TuneResult:
 def tune_weights(train_workloads: Sequence[Sequence[Job]], cluster: Cluster, *, initial=DEFAULT_WEIGHTS,
                  population: int = 16, generations: int = 10, crossover: float = 0.9, mutation: float = 0.3,
                  tournament: int = 3, elite: int = 2, alpha: float = 0.5, sigma: float = 0.5, seed: int = 0,
-                 workers: int = 1, placement: str = "consolidated", details: bool = False):
+                 workers: int = 1, placement: str = "consolidated", details: bool = False, backend: str = "local"):
     """Evolve ga-score's weights to minimise avg JCT on ``train_workloads``; returns the weights
     (or a TuneResult with ``details``).
 
@@ -367,7 +383,7 @@ def tune_weights(train_workloads: Sequence[Sequence[Job]], cluster: Cluster, *, 
                                  "avg_jct") for w in workloads]
     pop = [initial] + [tuple(float(x) for x in np.asarray(initial) + rng.normal(0.0, sigma, len(initial)))
                        for _ in range(population - 1)]
-    evaluate = _Evaluator(_eval_weights, (workloads, cluster, placement, reference), workers)
+    evaluate = _Evaluator(_eval_weights, (workloads, cluster, placement, reference), workers, backend)
     try:
         best, fit, history = _ga(pop, evaluate, rng, generations=generations, crossover=crossover,
                                  mutation=1.0, tournament=tournament, elite=elite, cross=_blend(alpha),
@@ -406,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mutation", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0, help="seed of the workload and of the GA")
     p.add_argument("--workers", type=int, default=1, help="fitness evaluations in parallel (same result)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="process pool (default) or Ray tasks, as for sweeps (same result)")
     p.add_argument("--placement", default="consolidated")
     p.add_argument("--decoder", choices=DECODERS, default="greedy",
                    help="greedy: start every job that fits; list: stop at the first misfit")
@@ -435,7 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = prepare_out(args.out, args.force)
     result = evolve(jobs, cluster, objective=args.objective, population=args.population,
                     generations=args.generations, crossover=args.crossover, mutation=args.mutation,
-                    seed=args.seed, workers=args.workers, placement=args.placement, decoder=args.decoder)
+                    seed=args.seed, workers=args.workers, placement=args.placement, decoder=args.decoder,
+                    backend=args.backend)
     for note in notes:
         print(f"note: {note}")
     print(f"{len(jobs)} jobs on {cluster.summary()}, objective {args.objective}, "

@@ -197,3 +197,49 @@ def test_main_bad_arguments_are_one_line_errors(argv, tmp_path):
     with pytest.raises(GpusimError) as err:
         ga.main(argv)
     assert "\n" not in str(err.value)
+
+
+def test_ga_score_with_a_predictor_never_uses_the_future():
+    """With predictor=..., lengthening jobs unfinished at T leaves every event before T unchanged
+    (with oracle remaining times it does not: the check can fail)."""
+    import dataclasses
+
+    import numpy as np
+
+    from policies import make
+    from sim.engine import simulate
+    from sim.model import Cluster, Job
+
+    rng = np.random.default_rng(5)
+    jobs = [Job(f"j{i}", float(i * 40), int(rng.choice([1, 2])), float(rng.lognormal(5, 1)), user=f"u{i % 3}")
+            for i in range(80)]
+    cluster = Cluster.parse("1x4")
+
+    def before(policy_args, jobs, t):
+        result = simulate(jobs, cluster, make("ga-score", policy_args), seed=1)
+        return [e for e in result.events if e.time < t], result
+
+    t = 1600.0
+    _, first = before({"predictor": "least-squares"}, jobs, t)
+    ends = {e.job_id: e.time for e in first.events if e.kind == "finish"}
+    longer = [dataclasses.replace(j, duration=j.duration * 3) if ends[j.job_id] > t else j for j in jobs]
+    assert before({"predictor": "least-squares"}, jobs, t)[0] == before({"predictor": "least-squares"}, longer, t)[0]
+    _, oracle = before({}, jobs, t)
+    ends = {e.job_id: e.time for e in oracle.events if e.kind == "finish"}
+    longer = [dataclasses.replace(j, duration=j.duration * 3) if ends[j.job_id] > t else j for j in jobs]
+    assert before({}, jobs, t)[0] != before({}, longer, t)[0]
+
+
+def test_ray_backend_evolves_the_same_plan():
+    """Fitness on Ray tasks gives the same best order and history as the local process."""
+    ray = pytest.importorskip("ray")
+    from sim.ga import evolve
+    from sim.model import Cluster, Job
+
+    jobs = [Job(f"j{i}", 0.0, 1 + i % 2, float(10 + (i * 37) % 90)) for i in range(10)]
+    cluster = Cluster.parse("1x4")
+    local = evolve(jobs, cluster, population=10, generations=4, seed=3)
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    remote = evolve(jobs, cluster, population=10, generations=4, seed=3, workers=2, backend="ray")
+    assert remote.best_order == local.best_order and remote.history == local.history
