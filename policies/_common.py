@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 
 from sim.model import JobState, Preempt, Start, View
 
@@ -55,3 +56,48 @@ def preemptive_plan(view: View, order: Iterable[JobState]) -> tuple[list, set[st
                 decisions.append(Start(job.job_id, gpus))
                 runs.add(job.job_id)
     return decisions, runs
+
+
+def easy_backfill(view: View, runtime: Callable[[JobState], float],
+                  running_end: Callable[[JobState], float]) -> tuple[list[Start], tuple[str, float] | None]:
+    """EASY backfilling: start jobs in arrival order while they fit; the first that does not (the
+    head) is reserved the earliest time enough GPUs free up, from ``running_end`` of running jobs
+    and ``now + runtime`` of jobs started in this pass; a later job then starts only if it fits and
+    either ends by then (``now + runtime``) or uses GPUs the head will not need. The reservation
+    counts GPUs, not nodes. Returns the starts and (head id, reserved time) or None. O(q + r log r).
+    """
+    planner, now = view.planner(), view.now
+    queue = iter(view.pending)
+    starts, ends, head = [], [], None
+    for job in queue:
+        gpus = planner.place(job.num_gpus)
+        if gpus is None:
+            head = job
+            break
+        planner.take(gpus)
+        starts.append(Start(job.job_id, gpus))
+        ends.append((now + runtime(job), job.num_gpus))
+    if head is None:
+        return starts, None
+    ends.extend((running_end(job), job.num_gpus) for job in view.running)
+    free, shadow = planner.free_total, math.inf
+    for end, num_gpus in sorted(ends):
+        free += num_gpus
+        if free >= head.num_gpus:
+            shadow = end
+            break
+    spare = free - head.num_gpus
+    for job in queue:
+        if job.num_gpus > planner.free_total:
+            continue
+        ends_in_time = now + runtime(job) <= shadow
+        if not ends_in_time and job.num_gpus > spare:
+            continue
+        gpus = planner.place(job.num_gpus)
+        if gpus is None:
+            continue
+        planner.take(gpus)
+        starts.append(Start(job.job_id, gpus))
+        if not ends_in_time:
+            spare -= job.num_gpus
+    return starts, (head.job_id, shadow)

@@ -7,14 +7,12 @@ learns a job's true duration only at the first pass after the job has left the v
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from itertools import chain
 
 from policies import register
-from policies._common import greedy_starts, preemptive_plan
+from policies._common import easy_backfill, greedy_starts, preemptive_plan
 from policies._predict import Learner
-from sim.model import Start
 
 
 @dataclass
@@ -78,40 +76,7 @@ class BackfillPredicted(_Predicting):
 
     def schedule(self, view, rng):
         self._learner.update(view)
-        planner, now = view.planner(), view.now
-        queue = iter(view.pending)
-        starts, ends, head = [], [], None
-        for job in queue:
-            gpus = planner.place(job.num_gpus)
-            if gpus is None:
-                head = job
-                break
-            planner.take(gpus)
-            starts.append(Start(job.job_id, gpus))
-            ends.append((now + self._remaining(job, self.floor), job.num_gpus))
-        self.last_reservation = None
-        if head is None:
-            return starts
-        ends.extend((now + self._remaining(job, self.floor), job.num_gpus) for job in view.running)
-        free, shadow = planner.free_total, math.inf
-        for end, num_gpus in sorted(ends):
-            free += num_gpus
-            if free >= head.num_gpus:
-                shadow = end
-                break
-        self.last_reservation = (head.job_id, shadow)
-        spare = free - head.num_gpus
-        for job in queue:
-            if job.num_gpus > planner.free_total:
-                continue
-            ends_in_time = now + self._remaining(job, self.floor) <= shadow
-            if not ends_in_time and job.num_gpus > spare:
-                continue
-            gpus = planner.place(job.num_gpus)
-            if gpus is None:
-                continue
-            planner.take(gpus)
-            starts.append(Start(job.job_id, gpus))
-            if not ends_in_time:
-                spare -= job.num_gpus
+        now = view.now
+        starts, self.last_reservation = easy_backfill(
+            view, lambda job: self._remaining(job, self.floor), lambda job: now + self._remaining(job, self.floor))
         return starts
