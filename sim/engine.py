@@ -271,26 +271,11 @@ class _Engine:
         return end
 
 
-def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 0, *,
-             placement: str = DEFAULT, restart_overhead: float = 0.0, until: float | None = None,
-             speed: Speed | None = None, progress: Callable[[float, int, int], None] | None = None) -> SimResult:
-    """Run ``policy`` on ``jobs`` over ``cluster`` and return the event log with its inputs.
-
-    Jobs need not be sorted (ties keep their given order). A job that could never fit the cluster
-    under ``placement`` is an error; filter such jobs first (``check_fits``) to drop them. The
-    policy's randomness is the ``policy`` stream of ``seed``. ``until`` stops the clock at that
-    simulated time (events at exactly ``until`` are still applied). ``speed(job, gpus)``, if given,
-    says how many seconds of the job's ``duration`` one second of running on ``gpus`` does (a
-    calibrated speed model: GPU types, node spread); without it every job runs at rate 1.
-    ``progress(now, finished, total)``, if given, is called after every scheduling pass.
-    """
-    jobs = tuple(jobs)
-    if not isinstance(policy, Policy):
-        raise GpusimError(f"{policy!r} is not a policy: it has no schedule(view, rng) method")
+def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_overhead: float) -> None:
+    """The checks every run's inputs pass before simulation (shared with sim.stepper): a valid
+    restart overhead, a duration for every job, unique ids, and no job that can never fit."""
     if restart_overhead < 0 or not math.isfinite(restart_overhead):
         raise GpusimError(f"restart_overhead must be a non-negative number of seconds, got {restart_overhead!r}")
-    if until is not None and not (until >= 0 and math.isfinite(until)):
-        raise GpusimError(f"until must be a non-negative number of seconds, got {until!r}")
     no_duration = [j.job_id for j in jobs if j.duration is None]
     if no_duration:
         raise GpusimError(f"{len(no_duration)} job(s) have no duration, only model/batch_size/iterations "
@@ -307,6 +292,27 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
             f"{len(too_big)} job(s) can never fit the cluster {cluster} ({cluster.num_gpus} GPUs, "
             f"placement {placement}): {ids}{more}; use --drop-oversize to skip them"
         )
+
+
+def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 0, *,
+             placement: str = DEFAULT, restart_overhead: float = 0.0, until: float | None = None,
+             speed: Speed | None = None, progress: Callable[[float, int, int], None] | None = None) -> SimResult:
+    """Run ``policy`` on ``jobs`` over ``cluster`` and return the event log with its inputs.
+
+    Jobs need not be sorted (ties keep their given order). A job that could never fit the cluster
+    under ``placement`` is an error; filter such jobs first (``check_fits``) to drop them. The
+    policy's randomness is the ``policy`` stream of ``seed``. ``until`` stops the clock at that
+    simulated time (events at exactly ``until`` are still applied). ``speed(job, gpus)``, if given,
+    says how many seconds of the job's ``duration`` one second of running on ``gpus`` does (a
+    calibrated speed model: GPU types, node spread); without it every job runs at rate 1.
+    ``progress(now, finished, total)``, if given, is called after every scheduling pass.
+    """
+    jobs = tuple(jobs)
+    if not isinstance(policy, Policy):
+        raise GpusimError(f"{policy!r} is not a policy: it has no schedule(view, rng) method")
+    if until is not None and not (until >= 0 and math.isfinite(until)):
+        raise GpusimError(f"until must be a non-negative number of seconds, got {until!r}")
+    check_inputs(jobs, cluster, placement, restart_overhead)
     engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead, speed, progress)
     end = engine.run(until)
     return SimResult(jobs, cluster, engine.events, end, engine.name, placement, seed, restart_overhead, until)

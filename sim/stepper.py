@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from sim.engine import SimResult, Speed, _Engine, check_fits
+from sim.engine import SimResult, Speed, _Engine, check_inputs
 from sim.errors import GpusimError
 from sim.model import Cluster, Decision, Event, Job, View
 from sim.placement import DEFAULT
@@ -138,16 +138,5 @@ class Stepper(_Engine):
 
 
 def _check(jobs: tuple[Job, ...], cluster: Cluster, placement: str, restart_overhead: float) -> None:
-    """The input checks of ``simulate`` that apply to a stepped run."""
-    if restart_overhead < 0 or not math.isfinite(restart_overhead):
-        raise GpusimError(f"restart_overhead must be a non-negative number of seconds, got {restart_overhead!r}")
-    if any(j.duration is None for j in jobs):
-        raise GpusimError("every job needs a duration (apply a calibration profile first)")
-    seen: set[str] = set()
-    duplicates = [j.job_id for j in jobs if j.job_id in seen or seen.add(j.job_id)]
-    if duplicates:
-        raise GpusimError(f"duplicate job ids: {', '.join(duplicates[:10])}")
-    too_big = check_fits(jobs, cluster, placement)
-    if too_big:
-        ids = ", ".join(f"{j.job_id} ({j.num_gpus} GPUs)" for j in too_big[:10])
-        raise GpusimError(f"{len(too_big)} job(s) can never fit the cluster {cluster} (placement {placement}): {ids}")
+    """The input checks of ``simulate`` (one definition, in sim.engine)."""
+    check_inputs(jobs, cluster, placement, restart_overhead)
