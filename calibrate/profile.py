@@ -85,9 +85,22 @@ def save(profile: Profile, path: str | Path) -> None:
     Path(path).write_text(json.dumps(profile.to_json(), indent=1, sort_keys=False) + "\n", encoding="utf-8")
 
 
+BUNDLED = Path(__file__).resolve().parent / "profiles"
+
+
+def resolve(name: str | Path) -> Path:
+    """A profile's path: a file, or the name of a bundled profile (``gavel``, ``cpu-quick``)."""
+    path = Path(name)
+    bundled = BUNDLED / f"{name}.json"
+    if not path.exists() and path.suffix == "" and bundled.exists():
+        return bundled
+    return path
+
+
 def load(path: str | Path) -> Profile:
-    """Read a profile; every problem is a GpusimError naming the file and the key."""
-    path = Path(path)
+    """Read a profile (a path or a bundled profile's name); every problem is a GpusimError naming
+    the file and the key."""
+    path = resolve(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:

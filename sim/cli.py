@@ -85,8 +85,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     s.add_argument("--seed", type=int, help="seed of every random stream (default 0)")
     s.add_argument("--restart-overhead", type=float, metavar="S", help="seconds a preempted job loses when it restarts (default 0)")
     s.add_argument("--until", type=float, metavar="T", help="stop at simulated time T (s); unfinished jobs are counted")
-    s.add_argument("--calibration", metavar="PROFILE", help="fitted calibration profile: durations and speeds from "
-                   "measured training (see gpusim calibrate)")
+    s.add_argument("--calibration", metavar="PROFILE", help="fitted calibration profile (a file, or a bundled "
+                   "one: gavel, cpu-quick): durations and speeds from measured training (see gpusim calibrate); "
+                   "'none' turns it off (the demo on the bundled sample uses gavel with --assign-models)")
     s.add_argument("--assign-models", action="store_true", default=None, help="with --calibration: give jobs that "
                    "have only a duration a model from the profile, so GPU types and placement change their speed")
     s.add_argument("--config", metavar="FILE", help="TOML file of settings (flags override it)")
@@ -241,9 +242,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim import experiment
 
     config = _config(args, args.policy)
+    policies.make(config.policy, dict(config.policy_args))  # check the policy before reading the trace
     config, jobs, notes = experiment.load_jobs(config)
     _note(notes)
-    policies.make(config.policy, dict(config.policy_args))  # check the policy before creating --out
     out = experiment.prepare_out(args.out, args.force) if args.out else None
     result = experiment.run(config, jobs, _Progress() if args.progress or (args.progress is None and sys.stderr.isatty()) else None)
     source = "synthetic" if config.synthetic else (config.trace or "bundled sample philly_b436b2.csv")

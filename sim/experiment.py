@@ -27,6 +27,11 @@ from traces.synthetic import Durations, Workload, parse_sizes
 from traces.table import ReadOptions
 
 
+#: The bundled profile the demo (the bundled sample trace) is calibrated with: Gavel's measured
+#: K80/P100/V100 throughputs, fitted (calibrate/profiles/gavel.json).
+DEMO_CALIBRATION = "gavel"
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Every setting of one run. ``trace`` None and ``synthetic`` None means the bundled sample.
@@ -39,6 +44,10 @@ class RunConfig:
     given as model/batch_size/iterations get their durations from it, and every calibrated job's
     speed depends on its GPUs' types and nodes; ``assign_models`` first gives jobs that have only
     a duration a model from the profile (calibrate.speed.assign_models).
+
+    The demo (no trace, no synthetic workload: the bundled sample) is calibrated by default with
+    the bundled Gavel profile and models assigned; ``calibration="none"`` turns calibration off
+    for it (and means no calibration anywhere else).
     """
 
     trace: str | None = None
@@ -62,6 +71,9 @@ class RunConfig:
     drop_oversize: bool = False
 
     def __post_init__(self) -> None:
+        if self.calibration is None and self.trace is None and self.synthetic is None:
+            object.__setattr__(self, "calibration", DEMO_CALIBRATION)
+            object.__setattr__(self, "assign_models", True)
         for name, kinds in _TYPES.items():
             value = getattr(self, name)
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
@@ -91,8 +103,12 @@ class RunConfig:
         if self.format is not None and self.format not in FORMATS:
             raise GpusimError(f"unknown trace format {self.format!r}; choose one of {', '.join(FORMATS)}")
         self.read_options()  # validates on_error, procs_per_gpu and the window
-        if self.assign_models and self.calibration is None:
+        if self.assign_models and not self.calibrated:
             raise GpusimError("assign_models needs a calibration profile (--calibration)")
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibration not in (None, "none")
 
     def read_options(self) -> ReadOptions:
         return ReadOptions(self.format, tuple(self.vcs), self.window_start, self.window_end, self.on_error,
@@ -203,7 +219,7 @@ def load_jobs(config: RunConfig) -> tuple[RunConfig, tuple[Job, ...], list[str]]
 
 def calibration(config: RunConfig):
     """The run's Calibration (a fitted profile bound to its cluster), or None."""
-    if config.calibration is None:
+    if not config.calibrated:
         return None
     from calibrate.profile import load
     from calibrate.speed import Calibration

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from calibrate.profile import BUNDLED
 from sim.errors import GpusimError
 from sim.metrics import SUMMARY_KEYS
 
@@ -173,9 +174,11 @@ def expand(spec: dict, path: str | Path) -> list[Run]:
         combos = _combinations(combos, path, traces, clusters, policies, loads, placements)
     common = {k: spec[k] for k in ("calibration", "assign_models", "restart_overhead", "until", "drop_oversize")
               if k in spec}
-    if "calibration" in common:
+    if isinstance(common.get("calibration"), str) and common["calibration"] != "none":
         cal = Path(common["calibration"])
-        common["calibration"] = os.path.normpath(cal if cal.is_absolute() else path.parent / cal)
+        local = cal if cal.is_absolute() else path.parent / cal
+        if local.exists() or not (BUNDLED / f"{cal}.json").exists():  # else a bundled profile's name
+            common["calibration"] = os.path.normpath(local)
     runs = []
     for combo in combos:
         label, name, args = policies[combo["policy"]]

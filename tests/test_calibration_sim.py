@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import traces
+
 from calibrate.profile import Measurement, Profile, save
 from calibrate.speed import Calibration, assign_models
 from policies import make
@@ -157,7 +159,7 @@ def test_cli_calibration_on_gavel_types(capsys, tmp_path):
 
 def test_cli_calibration_errors(capsys, tmp_path):
     """--assign-models without a profile, and an unreadable profile, are one-line errors."""
-    assert cli.main(["run", "--assign-models"]) == 2
+    assert cli.main(["run", "--assign-models", "--calibration", "none"]) == 2
     bad = tmp_path / "p.json"
     bad.write_text("{}")
     assert cli.main(["run", "--calibration", str(bad)]) == 2
@@ -181,3 +183,24 @@ def test_cli_calibration_with_jobs_given_as_iterations(capsys, tmp_path):
     durations = {r.split(",")[0]: float(r.split(",")[header.index("duration")]) for r in rows[1:]}
     assert durations["a"] == pytest.approx(100 * expected_step("FAST", 32, 1, True))
     assert durations["b"] == pytest.approx(10 * expected_step("FAST", 32, 2, True))
+
+
+def test_demo_is_calibrated_by_default_and_none_turns_it_off():
+    """The bundled sample runs with the bundled Gavel profile and models assigned; ``none`` is the
+    uncalibrated replay, and a trace given by path is not calibrated unless asked."""
+    from sim.experiment import RunConfig, load_jobs, run
+
+    demo = RunConfig(placement="pool")
+    assert demo.calibration == "gavel" and demo.assign_models
+    _, jobs, notes = load_jobs(demo)
+    assert all(j.model is not None and j.iterations > 0 for j in jobs)
+    assert any("calibrated with gavel" in n for n in notes)
+    plain = RunConfig(placement="pool", calibration="none")
+    assert not plain.calibrated and not plain.assign_models
+    assert all(j.model is None for j in load_jobs(plain)[1])
+    assert RunConfig(trace=str(traces.SAMPLE)).calibration is None
+    # Under pool placement jobs may span nodes and pay Gavel's measured cross-node cost: the
+    # calibrated demo must differ from the plain replay (and never be faster in total work).
+    cal, base = run(RunConfig(placement="pool", policy="fifo")), run(plain)
+    work = lambda r: sum(row["end_time"] - row["start_time"] for row in r.job_table())  # noqa: E731
+    assert work(cal) > work(base)
