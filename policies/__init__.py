@@ -87,11 +87,12 @@ def load(spec: str) -> type:
 
 
 def parameters(cls: type) -> dict[str, tuple[object, object]]:
-    """A policy class's parameters: name → (type, default)."""
+    """A policy class's parameters: name → (type, default). Fields named ``_...`` are for code
+    that builds the policy directly, not for users."""
     if not dataclasses.is_dataclass(cls):
         return {}
     hints = typing.get_type_hints(cls)
-    return {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls) if f.init}
+    return {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")}
 
 
 def _coerce(value, tp, where: str):

@@ -422,7 +422,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 #: Commands implemented by their own modules' main(argv), so their imports load only when used.
-_DELEGATED = {"calibrate": None, "summarize": "sim.stats", "plot": "sim.plots", "report": "sim.report", "ga": "sim.ga"}
+_DELEGATED = {"calibrate": None, "summarize": "sim.stats", "plot": "sim.plots", "report": "sim.report", "ga": "sim.ga",
+              "rl": "sim.rl"}
 
 
 def cmd_policies(_args: argparse.Namespace) -> int:

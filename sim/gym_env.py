@@ -7,14 +7,14 @@ Importing this module imports gymnasium and registers ``"gpusim/GpuCluster-v0"``
 Step. One step is one decision at a decision point of the stepper: action ``i < K`` starts the
 i-th pending job (arrival order, preempted jobs never occur: the agent cannot preempt) of the
 window of the first ``K``, placed by the run's placement strategy; action ``K`` waits. An action
-the mask forbids (empty slot, or the job cannot be placed now) is treated as a wait. Decision
-points where only waiting is possible (nothing pending fits) are passed by the environment itself
-with a wait, so every observation the agent gets has at least one valid start, or is the last.
+the mask forbids (empty slot, the job cannot be placed now, or waiting on an idle cluster) is
+treated as a wait. Decision points where only waiting is possible (no job of the window fits) are
+passed by the environment itself with a wait, so every observation the agent gets has at least one
+valid start, or is the last. ``wait=False`` makes the agent work-conserving: waiting is valid only
+when no job of the window fits (so such points are all passed by the environment).
 
-Observation (float32, all >= 0; ``T`` = ``time_scale`` seconds, ``G`` = cluster GPUs):
-``[K × (num_gpus / G, waiting time / T, duration / T (0 unless oracle), attained GPU-seconds /
-(G × T))]`` for the window (zeros for empty slots), then ``free GPUs / node GPUs`` per node, then
-``[now / T, seconds since the previous decision / T, pending jobs / K, running jobs / G]``.
+Observation and mask: ``sim.observation.Encoder`` (the window's job features, free GPUs per
+node, global and time features; the same encoder drives a trained agent as a policy).
 
 Reward, over the simulated time from this decision to the next one (or the episode's end):
 
@@ -37,7 +37,7 @@ with seed ``s`` (``Workload.generate(G, s)``, whose named streams give common ra
 reset without a seed draws ``s`` from the environment's ``np_random``. ``terminated`` when every
 job has finished; ``truncated`` only when the agent waited with nothing running and nothing left
 to arrive (the simulation has no event left: a stall). ``info``: ``action_mask`` (bool, K + 1,
-wait always valid), ``time`` (simulated seconds), ``job_id`` of each window slot. The stepper of
+waiting is invalid only on an idle cluster where a job could start), ``time`` (simulated seconds), ``job_id`` of each window slot. The stepper of
 the current episode is ``env.stepper`` (its ``result()`` is the usual SimResult).
 """
 
@@ -50,13 +50,12 @@ import numpy as np
 from gymnasium import spaces
 
 from sim.model import Cluster, Job, Start, View
+from sim.observation import Encoder
 from sim.placement import DEFAULT
 from sim.stepper import Stepper
 
 ENV_ID = "gpusim/GpuCluster-v0"
 REWARDS = ("slowdown", "jct", "utilization")
-_JOB_FEATURES = 4
-_TIME_FEATURES = 4
 
 
 class GpuClusterEnv(gymnasium.Env):
@@ -65,15 +64,12 @@ class GpuClusterEnv(gymnasium.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, cluster: Cluster | str = "2x8", jobs: int | Sequence[Job] = 100, load: float = 0.8, *,
-                 workload=None, window: int = 16, reward: str = "slowdown", oracle: bool = True,
+                 workload=None, window: int = 16, reward: str = "slowdown", oracle: bool = True, wait: bool = True,
                  placement: str = DEFAULT, time_scale: float = 3600.0) -> None:
         self.cluster = Cluster.parse(cluster) if isinstance(cluster, str) else cluster
         if reward not in REWARDS:
             raise ValueError(f"unknown reward {reward!r}; choose one of {', '.join(REWARDS)}")
-        if not (isinstance(window, int) and window >= 1):
-            raise ValueError(f"window must be a positive integer, got {window!r}")
-        if not time_scale > 0:
-            raise ValueError(f"time_scale must be positive seconds, got {time_scale!r}")
+        self.encoder = Encoder([n.num_gpus for n in self.cluster.nodes], window, time_scale, oracle, wait)
         if isinstance(jobs, int):
             if workload is None:
                 from traces.synthetic import Workload  # outer ring: only for synthetic episodes
@@ -85,9 +81,7 @@ class GpuClusterEnv(gymnasium.Env):
         self.window, self.reward_kind, self.oracle = window, reward, oracle
         self.placement, self.time_scale = placement, float(time_scale)
         self.num_gpus = self.cluster.num_gpus
-        self._node_gpus = np.array([n.num_gpus for n in self.cluster.nodes], dtype=np.float64)
-        size = window * _JOB_FEATURES + len(self.cluster.nodes) + _TIME_FEATURES
-        self.observation_space = spaces.Box(0.0, np.inf, shape=(size,), dtype=np.float32)
+        self.observation_space = spaces.Box(0.0, np.inf, shape=(self.encoder.size,), dtype=np.float32)
         self.action_space = spaces.Discrete(window + 1)
         self.stepper: Stepper | None = None
         self._next_seed: int | None = None
@@ -149,8 +143,8 @@ class GpuClusterEnv(gymnasium.Env):
         return float(job.num_gpus)
 
     def _skip_waits(self, view: View | None) -> View | None:
-        """Pass decision points where nothing can start (waiting is the only valid action)."""
-        while view is not None and not self.stepper.can_start_any():
+        """Pass decision points where no job of the window can start (waiting is the only valid action)."""
+        while view is not None and not self._mask(view)[:-1].any():
             view = self.stepper.decide([])
         return view
 
@@ -175,35 +169,14 @@ class GpuClusterEnv(gymnasium.Env):
         return self._closed + self._open_w * self.stepper.now - self._open_ws
 
     def _mask(self, view: View | None) -> np.ndarray:
-        mask = np.zeros(self.window + 1, dtype=bool)
-        mask[self.window] = True
         if view is None:
-            return mask
-        planner = view.planner()
-        for i, job in zip(range(self.window), view.pending):
-            mask[i] = job.num_gpus <= planner.free_total and planner.place(job.num_gpus) is not None
-        return mask
+            return self.encoder.mask((), None)
+        return self.encoder.mask(view.pending, view.planner(), len(view.running))
 
     def _observe(self, view: View | None, since: float) -> np.ndarray:
-        T, G, K = self.time_scale, self.num_gpus, self.window
-        obs = np.zeros(self.observation_space.shape, dtype=np.float64)
-        now = self.stepper.now
-        if view is not None:
-            for i, job in zip(range(K), view.pending):
-                base = i * _JOB_FEATURES
-                obs[base] = job.num_gpus / G
-                obs[base + 1] = (now - job.submit_time) / T
-                obs[base + 2] = job.duration / T if self.oracle else 0.0
-                obs[base + 3] = job.attained / (G * T)
-            free = np.array(view.free_per_node(), dtype=np.float64)
-        else:
-            free = self._node_gpus
-        nodes = len(self._node_gpus)
-        obs[K * _JOB_FEATURES:K * _JOB_FEATURES + nodes] = free / self._node_gpus
-        pending = 0 if view is None else len(view.pending)
-        running = 0 if view is None else len(view.running)
-        obs[K * _JOB_FEATURES + nodes:] = (now / T, max(0.0, since) / T, pending / K, running / G)
-        return obs.astype(np.float32)
+        if view is None:
+            return self.encoder.encode(self.stepper.now, since, (), self.encoder.node_gpus, 0)
+        return self.encoder.encode(self.stepper.now, since, view.pending, view.free_per_node(), len(view.running))
 
     def _info(self, view: View | None) -> dict:
         ids = [] if view is None else [job.job_id for _, job in zip(range(self.window), view.pending)]

@@ -43,7 +43,7 @@ FIXED_STYLES = {
     # the later policies reuse the palette with markers of their own and a dotted line
     "edf": ("#000000", "*", ":"), "fair-share": ("#0072B2", "h", ":"), "priority-reserve": ("#56B4E9", "p", ":"),
     "sjf-predicted": ("#0072B2", "<", ":"), "srtf-predicted": ("#D55E00", ">", ":"),
-    "backfill-predicted": ("#009E73", "d", ":"), "ga-score": ("#F0E442", "8", ":"),
+    "backfill-predicted": ("#009E73", "d", ":"), "ga-score": ("#F0E442", "8", ":"), "rl": ("#CC79A7", "H", "-."),
 }
 _HASH_MARKERS = ("*", "h", "p", "<", ">", "d", "8")  # not used by the solid-line FIXED_STYLES
 

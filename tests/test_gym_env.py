@@ -99,14 +99,18 @@ def test_masks_and_invalid_actions_on_a_hand_built_state():
     jobs = [Job("a", 0.0, 4, 100.0), Job("b", 0.0, 4, 100.0), Job("c", 0.0, 2, 50.0), Job("d", 0.0, 8, 10.0)]
     env = GpuClusterEnv("2x4", jobs=jobs, window=6, reward="jct")
     obs, info = env.reset(seed=0)
-    assert info["action_mask"].tolist() == [True, True, True, True, False, False, True]
+    # the cluster is idle and jobs fit: waiting is not allowed (an agent cannot stall the cluster)
+    assert info["action_mask"].tolist() == [True, True, True, True, False, False, False]
     assert info["job_ids"] == ["a", "b", "c", "d"]
-    assert obs[0] == pytest.approx(0.5) and obs[2] == pytest.approx(100 / 3600)
+    # slot a: present, 4 of 8 GPUs, fits, waited 0 s, log1p(100 s / 1 h), no attained service
+    assert obs[:6] == pytest.approx([1.0, 0.5, 1.0, 0.0, math.log1p(100 / 3600), 0.0])
+    assert obs[6 * 3 + 2] == 1.0 and not obs[6 * 4:6 * 6].any()  # d (8 GPUs) fits now; slots 5, 6 empty
     obs, _, _, _, info = env.step(0)  # a takes node 0
     assert info["time"] == 0.0 and info["job_ids"] == ["b", "c", "d"]
     assert info["action_mask"].tolist() == [True, True, False, False, False, False, True]
     assert env.action_masks().tolist() == info["action_mask"].tolist()
-    assert obs[24:26].tolist() == [0.0, 1.0]  # free GPUs per node / node size
+    assert obs[36:38].tolist() == [0.0, 1.0]  # free GPUs per node / node size
+    assert obs[38:41].tolist() == [0.5, 1 / 8, 3 / 6]  # free / G, running / G, pending / K
     _, _, _, _, info = env.step(2)  # d (8 GPUs) cannot be placed: treated as wait
     assert info["time"] == 100.0 and info["job_ids"] == ["b", "c", "d"]
     _, _, terminated, truncated, info = env.step(5)  # an empty slot: a wait on an idle cluster, a stall
@@ -124,8 +128,8 @@ def test_a_stall_truncates():
 def test_oracle_off_hides_durations():
     env = GpuClusterEnv("2x8", jobs=20, window=4, oracle=False)
     obs, _ = env.reset(seed=1)
-    assert all(obs[i * 4 + 2] == 0.0 for i in range(4))
-    assert obs[0] > 0
+    assert all(obs[i * 6 + 4] == 0.0 for i in range(4))
+    assert obs[1] > 0
 
 
 def test_reset_seeds_follow_on():
