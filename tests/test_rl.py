@@ -204,3 +204,15 @@ def test_rl_commands_train_and_eval(tmp_path, capsys):
     assert [r["policy"] for r in rows] == ["rl", "fifo", "sjf"] and all(int(r["jobs"]) == 40 for r in rows)
     assert cli.main(["run", "--trace", str(trace), "--cluster", "1x8", "--policy", "rl",
                      "--policy-arg", f"model={out}"]) == 0
+
+
+def test_the_rl_policy_runs_in_a_sweep(tmp_path, agent_dir):
+    """In a sweep the agent is one more policy: the bundled one, or a folder given as an argument."""
+    from sim.sweep import run_sweep
+
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(f'seeds = 2\nsynthetic = {{jobs = 30, load = 0.9}}\nclusters = ["1x8"]\n'
+                    f'policies = ["fifo", "rl", {{name = "rl", args = {{model = "{agent_dir}"}}, label = "rl-untrained"}}]\n')
+    rows = run_sweep(spec, tmp_path / "out", workers=1, progress=False)
+    assert sorted(r["policy"] for r in rows) == ["fifo", "fifo", "rl", "rl", "rl-untrained", "rl-untrained"]
+    assert all(r["status"] == "ok" for r in rows)
