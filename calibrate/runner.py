@@ -152,14 +152,15 @@ def _check(models, batch_sizes, warmup_steps, steps, repeats, seed, max_gpus) ->
     return out
 
 
-def _build(name: str, num_gpus: int):
-    """Build and compile zoo model ``name``, under a MirroredStrategy over ``num_gpus`` GPUs if > 1."""
+def _build(name: str, num_gpus: int, device: str = "gpu"):
+    """Build and compile zoo model ``name``, under a MirroredStrategy over ``num_gpus`` devices of
+    kind ``device`` if > 1 (the tests use logical CPU devices; profiles use GPUs)."""
     if num_gpus == 1:
         spec = MODELS[name]()
         return spec, spec.compile(), None
     import tensorflow as tf
 
-    strategy = tf.distribute.MirroredStrategy(devices=[f"/gpu:{i}" for i in range(num_gpus)])
+    strategy = tf.distribute.MirroredStrategy(devices=[f"/{device}:{i}" for i in range(num_gpus)])
     with strategy.scope():
         spec = MODELS[name]()
         model = spec.compile()

@@ -188,3 +188,26 @@ def test_presets_use_zoo_models():
     """QUICK and FULL name only zoo models; FULL covers the whole zoo, QUICK no ImageNet-size model."""
     assert set(runner.FULL.models) == set(MODELS)
     assert set(QUICK.models) <= set(MODELS) and not any("imagenet" in m for m in QUICK.models)
+
+
+def test_mirrored_strategy_path_on_two_logical_cpu_devices(keras):
+    """The multi-GPU profiling path (a MirroredStrategy model trained by fit over tf.data) runs on
+    two logical CPU devices in a fresh process (devices must be configured before TensorFlow starts).
+    This checks the code path, not GPU numbers: no GPU profile is measured here."""
+    pytest.importorskip("tensorflow")
+    code = (
+        "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'; os.environ['KERAS_BACKEND'] = 'tensorflow'\n"
+        "import numpy as np, tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+        "import keras\n"
+        "from calibrate import runner\n"
+        "spec, model, strategy = runner._build('mlp', 2, 'cpu')\n"
+        "x, y = spec.make_batch(16, np.random.default_rng(0))\n"
+        "times = runner._time_steps(keras, model, strategy, x, y, 16, 1, 2, 2)\n"
+        "print(strategy.num_replicas_in_sync, len(times), all(t > 0 for t in times))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "2 2 True"
