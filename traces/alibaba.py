@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.errors import GpusimError
-from traces.table import BadRow, ReadOptions, Rows, Trace, number
+from traces.table import BadRow, ReadOptions, Rows, Trace, check_header, number, shown
 
 FORMAT = "alibaba2023"
 POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec", "qos", "pod_phase",
@@ -57,10 +57,7 @@ def _csv_rows(path: Path, required: tuple[str, ...]):
             header = [h.strip() for h in next(reader, [])]
             if not header:
                 raise GpusimError(f"{path}: empty file, expected a header {','.join(required)}")
-            missing = [c for c in required if c not in header]
-            if missing:
-                said = ",".join(header).encode("utf-8", "backslashreplace").decode("utf-8")
-                raise GpusimError(f"{path}:1: missing column(s) {', '.join(missing)} (header: {said})")
+            check_header(path, header, required)
             for row in reader:
                 if any(cell.strip() for cell in row):
                     yield reader.line_num, header, row
@@ -132,7 +129,7 @@ def read(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
         notes.append(f"{path}: column qos not kept (no honest mapping onto a numeric priority)")
     unknown = [c for c in header if c not in POD_COLUMNS]
     if unknown:
-        notes.append(f"{path}: ignored unknown column(s): {', '.join(unknown)}")
+        notes.append(f"{path}: ignored unknown column(s): {shown(', '.join(unknown))}")
     cluster = None
     node_list = nodes_for(path)
     if node_list is not None:

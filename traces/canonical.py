@@ -13,13 +13,15 @@ import csv
 from pathlib import Path
 
 from sim.errors import GpusimError
-from traces.table import COLUMNS, BadRow, ReadOptions, Rows, Trace, number
+from traces.table import COLUMNS, BadRow, ReadOptions, Rows, Trace, check_header, number, shown
 
 REQUIRED = COLUMNS[:4]
 OPTIONAL = COLUMNS[4:]
 _OTHER_FORMATS = {"num_gpu", "gpu_num", "model_name", "timestamp", "creation_time"}
 _TEXT = ("model", "user", "vc", "status", "gpu_type")
 _INTS = ("priority", "gpu_milli", "cpu_milli", "memory_mib", "batch_size")
+_LIMITS = {"batch_size": {"minimum": 1}, "iterations": {"positive": True}, "gpu_milli": {"minimum": 0},
+           "cpu_milli": {"minimum": 0}, "memory_mib": {"minimum": 0}}
 
 
 def sniff(head: str) -> bool:
@@ -53,7 +55,7 @@ def _fields(row: dict[str, str]) -> dict:
                 raise BadRow("censored is not true/false", repr(text))
             fields[column] = text.lower() in ("true", "1")
         else:
-            fields[column] = number(text, column, integer=column in _INTS)
+            fields[column] = number(text, column, integer=column in _INTS, **_LIMITS.get(column, {}))
     return fields
 
 
@@ -73,19 +75,20 @@ def read_parquet(path: str | Path, options: ReadOptions = ReadOptions()) -> Trac
     except ImportError:
         raise GpusimError("reading Parquet needs pyarrow: pip install 'gpusim[parquet]'") from None
     try:
+        check_header(path, pq.read_schema(str(path)).names, REQUIRED, where="")
         table = pq.read_table(str(path))
+        records = table.to_pylist()
+    except GpusimError:
+        raise
     except Exception as err:  # pyarrow raises many types for damaged files
-        raise GpusimError(f"{path}: not a readable Parquet file: {err}") from None
-    missing = [c for c in REQUIRED if c not in table.column_names]
-    if missing:
-        raise GpusimError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise GpusimError(f"{path}: not a readable Parquet file: {shown(str(err).strip())}") from None
     rows = Rows(path, options)
-    for line, record in enumerate(table.to_pylist(), start=1):
+    for line, record in enumerate(records, start=1):
         text = {k: "" if v is None else repr(v) if isinstance(v, float) else str(v) for k, v in record.items()}
         with rows.row(line):
             rows.add(line, **_fields(text))
     unknown = [c for c in table.column_names if c not in COLUMNS]
-    notes = (f"{path}: ignored unknown column(s): {', '.join(unknown)}",) if unknown else ()
+    notes = (f"{path}: ignored unknown column(s): {shown(', '.join(unknown))}",) if unknown else ()
     return rows.finish("canonical", notes)
 
 
@@ -106,9 +109,7 @@ def read(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
             if not header:
                 raise GpusimError(f"{path}: empty file, expected a header {','.join(REQUIRED)}")
             calibrated = {"model", "batch_size", "iterations"} <= set(header)
-            missing = [c for c in REQUIRED if c not in header and not (c == "duration" and calibrated)]
-            if missing:
-                raise GpusimError(f"{path}:1: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
+            check_header(path, header, [c for c in REQUIRED if not (c == "duration" and calibrated)])
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue
@@ -121,7 +122,7 @@ def read(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
         except UnicodeDecodeError as err:  # the decoder reads ahead, so the line is approximate
             raise GpusimError(f"{path}: not UTF-8 text (byte {err.start} of a block read near line {reader.line_num + 1})") from None
     unknown = [c for c in header if c not in COLUMNS]
-    notes = (f"{path}: ignored unknown column(s): {', '.join(unknown)}",) if unknown else ()
+    notes = (f"{path}: ignored unknown column(s): {shown(', '.join(unknown))}",) if unknown else ()
     return rows.finish("canonical", notes)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import zlib
 from pathlib import Path
 
 from sim.errors import GpusimError
@@ -36,6 +37,8 @@ def head(path: str | Path, size: int = 8192) -> str:
             data = gzip.GzipFile(fileobj=raw).read(size) if start == b"\x1f\x8b" else raw.read(size)
     except OSError as err:
         raise GpusimError(f"{path}: cannot read: {err.strerror or err}") from None
+    except (EOFError, zlib.error) as err:  # a damaged or truncated .gz
+        raise GpusimError(f"{path}: cannot read (damaged gzip data?): {err}") from None
     return data.decode("utf-8-sig", errors="replace")
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from traces.philly import CsvFile, utc_seconds
-from traces.table import BadRow, ReadOptions, Rows, Trace, number
+from traces.table import BadRow, ReadOptions, Rows, Trace, number, whole
 
 REQUIRED = ("job_id", "vc", "gpu_num", "state", "submit_time", "start_time", "end_time", "duration")
 COLUMNS = ("job_id", "user", "vc", "gpu_num", "cpu_num", "node_num", "state", "submit_time", "start_time",
@@ -69,7 +69,7 @@ def _fields(rows: Rows, row: dict[str, str]) -> dict | None:
     else:
         duration = 0.0
     cpu = _text(row, "cpu_num")
-    cpu_milli = round(number(cpu, "cpu_num", minimum=0) * 1000) if cpu is not None else None
+    cpu_milli = whole(number(cpu, "cpu_num", minimum=0) * 1000, "cpu_num") if cpu is not None else None
     if num_gpus == 0:
         rows.exclude("with zero GPUs")
         return None

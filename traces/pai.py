@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 
 from traces.philly import CsvFile
-from traces.table import BadRow, ReadOptions, Rows, Trace, number
+from traces.table import BadRow, ReadOptions, Rows, Trace, number, whole
 
 COLUMNS = ("job_name", "task_name", "inst_num", "status", "start_time", "end_time", "plan_cpu", "plan_mem",
            "plan_gpu", "gpu_type")
@@ -93,13 +93,13 @@ def _fields(rows: Rows, row: dict[str, str]) -> dict | None:
         "job_id": f"{job_name}/{task_name}",
         "submit_time": start,
         # rounded first so that float error cannot add a GPU (250 × 64.4 / 100 is 161.00000000000003)
-        "num_gpus": math.ceil(round(inst_num * plan_gpu / 100, 9)),
+        "num_gpus": whole(round(inst_num * plan_gpu / 100, 9), "inst_num × plan_gpu", up=True),
         "duration": end - start,
         "status": row["status"].strip() or None,
         "gpu_type": row["gpu_type"].strip() or None,
         "gpu_milli": round(plan_gpu * 10) if plan_gpu < 100 else None,
-        "cpu_milli": round(plan_cpu * 10) if plan_cpu is not None else None,
-        "memory_mib": round(plan_mem * 1024) if plan_mem is not None else None,
+        "cpu_milli": whole(plan_cpu * 10, "plan_cpu") if plan_cpu is not None else None,
+        "memory_mib": whole(plan_mem * 1024, "plan_mem") if plan_mem is not None else None,
     }
 
 

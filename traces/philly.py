@@ -17,12 +17,13 @@ import csv
 import gzip
 import math
 import re
+import zlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sim.errors import GpusimError
-from traces.table import BadRow, ReadOptions, Rows, Trace, number
+from traces.table import BadRow, ReadOptions, Rows, Trace, check_header, number, shown
 
 REQUIRED = ("timestamp", "duration", "num_gpus", "cluster")
 COLUMNS = ("timestamp", "duration", "num_gpus", "gpu_time", "cluster")
@@ -77,10 +78,7 @@ class CsvFile:
                     self.header = tuple(h.strip() for h in next(reader, []))
                     if not self.header:
                         raise GpusimError(f"{path}: empty file, expected a header {','.join(self.required)}")
-                    missing = [c for c in self.required if c not in self.header]
-                    if missing:
-                        raise GpusimError(f"{path}:1: missing column(s) {', '.join(missing)} "
-                                          f"(header: {','.join(self.header)})")
+                    check_header(path, self.header, self.required)
                 first = True
                 for cells in reader:
                     if not any(cell.strip() for cell in cells):
@@ -95,7 +93,7 @@ class CsvFile:
             except UnicodeDecodeError as err:  # the decoder reads ahead, so the line is approximate
                 raise GpusimError(f"{path}: not UTF-8 text (byte {err.start} of a block read near "
                                   f"line {reader.line_num + 1})") from None
-            except (OSError, EOFError) as err:  # a damaged or truncated .gz
+            except (OSError, EOFError, zlib.error) as err:  # a damaged or truncated .gz
                 raise GpusimError(f"{path}: cannot read near line {reader.line_num + 1}: {err}") from None
 
     def record(self, cells: list[str]) -> dict[str, str]:
@@ -107,7 +105,7 @@ class CsvFile:
     def unknown(self, known: Sequence[str]) -> tuple[str, ...]:
         """A note naming the header's columns outside ``known`` (empty when there are none)."""
         extra = [c for c in self.header if c not in known]
-        return (f"{self.path}: ignored unknown column(s): {', '.join(extra)}",) if extra else ()
+        return (f"{self.path}: ignored unknown column(s): {shown(', '.join(extra))}",) if extra else ()
 
 
 def sniff(head: str) -> bool:

@@ -27,7 +27,7 @@ from typing import TextIO
 
 from sim.errors import GpusimError
 from sim.model import Cluster
-from traces.table import BadRow, ReadOptions, Rows, Trace, number
+from traces.table import BadRow, ReadOptions, Rows, Trace, number, shown
 
 FORMAT = "swf"
 FIELDS = ("job number", "submit time", "wait time", "run time", "allocated processors", "average CPU time",
@@ -183,11 +183,11 @@ def _notes(trace: Trace, header: dict[str, list[str]], per_gpu: int, requested: 
                      f"their requested count was used")
     notes += [f"{source}: {note}" for note in cluster_notes]
     if trace.cluster is not None:
-        size = Cluster.parse(trace.cluster).num_gpus
+        size = Cluster.parse(trace.cluster).num_gpus  # at most LARGEST nodes (cluster_spec)
         too_big = sum(job.num_gpus > size for job in trace.jobs)
         if too_big:
             notes.append(f"{source}: {too_big} job(s) need more than the header's {size} GPU(s)")
-    said = "; ".join(f"{key}: {' '.join(header[key])}" for key in _ATTRIBUTION if header.get(key))
+    said = shown("; ".join(f"{key}: {' '.join(header[key])}" for key in _ATTRIBUTION if header.get(key)), 1000)
     if said:
         notes.append(f"{source}: source (acknowledge it when you publish): {said}")
     return notes
@@ -210,11 +210,21 @@ def _header_line(line: str, header: dict[str, list[str]], last_key: str | None) 
     return None
 
 
+#: The largest MaxProcs or MaxNodes taken as a machine's size. A larger value is taken for damage
+#: rather than built into a cluster (the largest machines in the Parallel Workloads Archive have a
+#: few hundred thousand processors).
+LARGEST = 10**6
+
+
 def _count(header: dict[str, list[str]], key: str) -> int | None:
-    """The leading whole number of a header value (``MaxNodes: 338 (batch partition; 512 total)``)."""
+    """The leading whole number of a header value (``MaxNodes: 338 (batch partition; 512 total)``);
+    a number of more than 20 digits counts as LARGEST + 1 (so that it is refused)."""
     values = header.get(key)
     match = re.match(r"\s*(\d+)", values[0]) if values else None
-    return int(match[1]) if match and int(match[1]) > 0 else None
+    if match is None:
+        return None
+    value = int(match[1]) if len(match[1]) <= 20 else LARGEST + 1
+    return value if value > 0 else None
 
 
 def cluster_spec(header: dict[str, list[str]], procs_per_gpu: int = 1) -> tuple[str | None, list[str]]:
@@ -230,6 +240,9 @@ def cluster_spec(header: dict[str, list[str]], procs_per_gpu: int = 1) -> tuple[
     procs, nodes = _count(header, "MaxProcs"), _count(header, "MaxNodes")
     if procs is None and nodes is None:
         return None, ["header has neither MaxProcs nor MaxNodes: no cluster implied"]
+    huge = [key for key, n in (("MaxProcs", procs), ("MaxNodes", nodes)) if n is not None and n > LARGEST]
+    if huge:
+        return None, [f"header's {' and '.join(huge)} over {LARGEST:,} taken for damage: no cluster implied"]
     if procs is None:
         procs, how = nodes, f"MaxNodes {nodes} (no MaxProcs; nodes taken as processors)"
     elif nodes is not None and nodes < procs and procs % nodes == 0 and (procs // nodes) % procs_per_gpu == 0:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sim.errors import GpusimError
@@ -109,10 +109,14 @@ class Rows:
         try:
             yield
         except BadRow as bad:
-            if self.options.on_error == "stop":
-                detail = f": {bad.detail}" if bad.detail else ""
-                raise GpusimError(f"{self.path}:{line}: {bad.problem}{detail}") from None
-            self.skipped[bad.problem] += 1
+            self.bad(line, bad)
+
+    def bad(self, line: int, bad: BadRow) -> None:
+        """Stop the read at bad row ``line`` or count it, per ``on_error``."""
+        if self.options.on_error == "stop":
+            detail = f": {shown(bad.detail)}" if bad.detail else ""  # a cell may be long, or not text at all
+            raise GpusimError(f"{self.path}:{line}: {shown(bad.problem)}{detail}") from None
+        self.skipped[bad.problem] += 1
 
     def exclude(self, why: str) -> None:
         """Count a row the format leaves out by rule (not an error)."""
@@ -135,28 +139,86 @@ class Rows:
         """Apply the time window, rebase, sort, and build the Trace; no job left is an error."""
         if self.options.vcs and self._lines and not self._any_vc:
             raise GpusimError(f"{self.path}: its {format} rows name no virtual cluster, so --vc selects nothing")
-        rows = [f for _, f in self._rows]
+        rows = self._rows
         if rows and (self.options.start is not None or self.options.end is not None):
-            t0 = min(f["submit_time"] for f in rows)
+            t0 = min(f["submit_time"] for _, f in rows)
             lo = -math.inf if self.options.start is None else self.options.start
             hi = math.inf if self.options.end is None else self.options.end
-            kept = [f for f in rows if lo <= f["submit_time"] - t0 < hi]
+            kept = [(line, f) for line, f in rows if lo <= f["submit_time"] - t0 < hi]
             if len(kept) < len(rows):
                 self.excluded["outside the time window"] += len(rows) - len(kept)
             rows = kept
-        trace = Trace((), self.path, format, dict(self.skipped), dict(self.excluded), tuple(notes), cluster)
-        if not rows:
+        jobs, t0 = self._jobs(rows)
+        if not jobs:
+            trace = Trace((), self.path, format, dict(self.skipped), dict(self.excluded), tuple(notes), cluster)
             said = " (" + "; ".join(trace.report()) + ")" if trace.report() else ""
             raise GpusimError(f"{self.path}: no jobs{said}")
-        t0 = min(f["submit_time"] for f in rows)
-        jobs = []
-        for f in rows:
-            f = dict(f, submit_time=f["submit_time"] - t0)
-            if f.get("deadline") is not None:
-                f["deadline"] -= t0
-            jobs.append(Job(**f))
         jobs.sort(key=lambda j: j.submit_time)
         return Trace(tuple(jobs), self.path, format, dict(self.skipped), dict(self.excluded), tuple(notes), cluster, t0)
+
+    def _jobs(self, rows: list[tuple[int, dict]]) -> tuple[list[Job], float]:
+        """The rows' Jobs with times rebased to the first submission, and that submission's time.
+
+        A row the Job checks refuse (such as a time too far from the first submission for the
+        difference to be a finite number) is a bad row like any other. Readers check their cells
+        first, so this is a safety net; if it drops the first submission, the rest is rebased again.
+        """
+        if not rows:
+            return [], 0.0
+        t0 = min(f["submit_time"] for _, f in rows)
+        jobs = []
+        for line, f in rows:  # a plain loop (no Rows.row per row): real traces have 10^5 rows and more
+            try:
+                rebased = {"submit_time": f["submit_time"] - t0}
+                if f.get("deadline") is not None:
+                    rebased["deadline"] = f["deadline"] - t0
+                for column, value in rebased.items():
+                    if not math.isfinite(value):
+                        raise BadRow(f"{column} is too far from the first submission",
+                                     f"{f[column]:.10g} s, first submission {t0:.10g} s")
+                try:
+                    jobs.append(Job(**{**f, **rebased}))
+                except ValueError as err:
+                    raise BadRow("not a valid job", str(err)) from None
+            except BadRow as bad:
+                self.bad(line, bad)
+        shift = min((j.submit_time for j in jobs), default=0.0)
+        if shift > 0:
+            jobs = [replace(j, submit_time=j.submit_time - shift,
+                            deadline=None if j.deadline is None else j.deadline - shift) for j in jobs]
+        return jobs, t0 + shift
+
+
+def check_header(path: str | Path, header: Sequence[str], required: Sequence[str], where: str = ":1") -> None:
+    """A GpusimError naming ``path`` when the header lacks a required column or repeats one (the
+    repeat's cells would otherwise be silently lost)."""
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise GpusimError(f"{path}{where}: missing column(s) {', '.join(missing)} (header: {shown(','.join(header))})")
+    seen: set[str] = set()
+    twice = [c for c in header if c in seen or seen.add(c)]
+    if twice:
+        raise GpusimError(f"{path}{where}: column {shown(twice[0])!r} appears more than once in the header")
+
+
+#: The largest whole number a cell may hold: the canonical table stores integers as 64-bit.
+LARGEST_INT = 2**63 - 1
+
+
+def whole(value: float, column: str, *, up: bool = False) -> int:
+    """A value computed from cells (a product, say), rounded (``up``: to the ceiling) to a whole
+    number; BadRow naming ``column`` when it is not finite or beyond LARGEST_INT."""
+    if not (math.isfinite(value) and abs(value) <= LARGEST_INT):
+        raise BadRow(f"{column} is too large", f"{value:.6g} after scaling")
+    return math.ceil(value) if up else round(value)
+
+
+def shown(text: str, limit: int = 200) -> str:
+    """``text`` fit for a one-line message: control characters, line breaks and undecodable bytes
+    escaped (``\\n``, ``\\udc8b``), and cut at ``limit`` characters."""
+    out = "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                  for c in text[:limit + 1])
+    return out if len(text) <= limit else out[:limit] + "..."
 
 
 def number(text: str | None, column: str, *, integer: bool = False, positive: bool = False,
@@ -178,6 +240,8 @@ def number(text: str | None, column: str, *, integer: bool = False, positive: bo
             raise BadRow(f"{column} is not {'an integer' if integer else 'a number'}", repr(text)) from None
     if not integer and not math.isfinite(value):
         raise BadRow(f"{column} is not finite", repr(text))
+    if integer and not -LARGEST_INT <= value <= LARGEST_INT:
+        raise BadRow(f"{column} is too large", repr(text))
     if positive and not value > 0:
         raise BadRow(f"{column} is not positive", repr(text))
     if minimum is not None and value < minimum:
