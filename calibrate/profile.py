@@ -53,12 +53,31 @@ class Measurement:
         return self.batch_size / self.step_time
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if not (isinstance(self.num_gpus, int) and self.num_gpus >= 1):
-            raise ValueError(f"num_gpus must be a positive integer, got {self.num_gpus!r}")
-        if not (isinstance(self.step_time, (int, float)) and math.isfinite(self.step_time) and self.step_time > 0):
+        for name in ("model", "gpu_type"):
+            if not (isinstance(getattr(self, name), str) and getattr(self, name).strip()):
+                raise ValueError(f"{name} must be a name, got {getattr(self, name)!r}")
+        for name in ("batch_size", "num_gpus", "repeats", "steps"):
+            if not (_whole(getattr(self, name)) and getattr(self, name) >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not (_seconds(self.step_time) and self.step_time > 0):
             raise ValueError(f"step_time must be a positive number of seconds, got {self.step_time!r}")
+        if not _seconds(self.step_time_iqr):
+            raise ValueError(f"step_time_iqr must be a number of seconds >= 0, got {self.step_time_iqr!r}")
+        if not isinstance(self.consolidated, bool):
+            raise ValueError(f"consolidated must be true or false, got {self.consolidated!r}")
+        if self.params is not None and not (_whole(self.params) and self.params >= 0):
+            raise ValueError(f"params must be a whole number >= 0 or null, got {self.params!r}")
+        if self.input_shape is not None and not all(_whole(n) and n >= 1 for n in self.input_shape):
+            raise ValueError(f"input_shape must be a list of positive integers or null, got {list(self.input_shape)!r}")
+
+
+def _whole(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _seconds(x) -> bool:
+    """A finite number >= 0 (not a bool)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,8 @@ def load(path: str | Path) -> Profile:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise GpusimError(f"{path}: cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise GpusimError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise GpusimError(f"{path}: not JSON: {err}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -126,7 +147,7 @@ def load(path: str | Path) -> Profile:
         if unknown:
             raise GpusimError(f"{where}: unknown key {sorted(unknown)[0]!r}")
         try:
-            if m.get("input_shape") is not None:
+            if isinstance(m.get("input_shape"), list):
                 m = {**m, "input_shape": tuple(m["input_shape"])}
             measurements.append(Measurement(**m))
         except (TypeError, ValueError) as err:
@@ -134,5 +155,54 @@ def load(path: str | Path) -> Profile:
     extra = set(data) - {"format", "version", *Profile.__dataclass_fields__}
     if extra:
         raise GpusimError(f"{path}: unknown key {sorted(extra)[0]!r}")
+    for key, kinds, what in (("source", (str,), "text"), ("device", (dict,), "an object"),
+                             ("versions", (dict,), "an object"), ("settings", (dict,), "an object"),
+                             ("date", (str, type(None)), "text or null"),
+                             ("reference_gpu_type", (str, type(None)), "a GPU type name or null")):
+        if not isinstance(data.get(key), kinds) and key in data:
+            raise GpusimError(f"{path}: key {key!r} must be {what}, got {_short(data[key])}")
+    _check_fits(path, data.get("fits"))
     return Profile(data["source"], data["device"], tuple(measurements), data.get("versions", {}), data.get("date"),
                    data.get("settings", {}), data.get("fits"), data.get("reference_gpu_type"))
+
+
+def _key(name: str) -> str:
+    """A key as written, or quoted with escapes when it holds line breaks or other control characters."""
+    return name if name.isprintable() else repr(name)
+
+
+def _short(value) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _check_fits(path: Path, fits) -> None:
+    """The parts of ``fits`` a calibrated run reads (calibrate.fit.step_time): per model an object
+    with ``per_type`` (GPU type → {"a": s, "b": s/sample}, not both 0) and an optional ``comm``
+    ({"intra_s", "inter_s"}: seconds or null). Problems name the file and the key."""
+    if fits is None:
+        return
+    if not isinstance(fits, dict):
+        raise GpusimError(f"{path}: key 'fits' must be an object of model → fit, or null; got {_short(fits)}")
+    for model, fit in fits.items():
+        where = f"{path}: fits.{_key(model)}"
+        if not isinstance(fit, dict) or not isinstance(fit.get("per_type"), dict):
+            raise GpusimError(f"{where} must be an object with 'per_type' (GPU type → {{a, b}}), got {_short(fit)}")
+        for gpu_type, terms in fit["per_type"].items():
+            gpu_type = _key(gpu_type)
+            if not isinstance(terms, dict):
+                raise GpusimError(f"{where}.per_type.{gpu_type} must be an object {{a, b}}, got {_short(terms)}")
+            for key in ("a", "b"):
+                if not _seconds(terms.get(key)):
+                    raise GpusimError(f"{where}.per_type.{gpu_type}.{key} must be a finite number of seconds "
+                                      f">= 0, got {_short(terms.get(key))}")
+            if terms["a"] == 0 and terms["b"] == 0:
+                raise GpusimError(f"{where}.per_type.{gpu_type}: a and b are both 0 (a step would take no time)")
+        comm = fit.get("comm")
+        if comm is not None and not isinstance(comm, dict):
+            raise GpusimError(f"{where}.comm must be an object {{intra_s, inter_s}} or null, got {_short(comm)}")
+        for key in ("intra_s", "inter_s"):
+            value = (comm or {}).get(key)
+            if value is not None and not _seconds(value):
+                raise GpusimError(f"{where}.comm.{key} must be a finite number of seconds >= 0 or null, "
+                                  f"got {_short(value)}")

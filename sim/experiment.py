@@ -171,6 +171,8 @@ def load_config(path: str | Path) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise GpusimError(f"{path}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise GpusimError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except tomllib.TOMLDecodeError as err:
         raise GpusimError(f"{path}: not valid TOML: {err}") from None
     known = {f.name for f in fields(RunConfig)}
@@ -183,11 +185,18 @@ def load_config(path: str | Path) -> dict:
                 raise GpusimError(f"{path}: key 'synthetic' must be a table")
             bad = set(value) - _SYNTHETIC_KEYS
             if bad or "jobs" not in value:
-                what = f"unknown key 'synthetic.{sorted(bad)[0]}'" if bad else "key 'synthetic.jobs' is required"
+                what = f"unknown key {'synthetic.' + sorted(bad)[0]!r}" if bad else "key 'synthetic.jobs' is required"
                 raise GpusimError(f"{path}: {what} (known: {', '.join(sorted(_SYNTHETIC_KEYS))})")
-            value = synthetic_workload(**value)
+            try:
+                value = synthetic_workload(**value)
+            except GpusimError as err:
+                raise GpusimError(f"{path}: key 'synthetic': {err}") from None
         elif key == "policy_args" and not isinstance(value, dict):
             raise GpusimError(f"{path}: key 'policy_args' must be a table")
+        try:  # each setting on its own, so that its error names the file (flags may still change the rest)
+            RunConfig(**{key: value})
+        except GpusimError as err:
+            raise GpusimError(f"{path}: {err}") from None
         out[key] = value
     return out
 

@@ -80,6 +80,8 @@ def load_spec(path: str | Path) -> tuple[dict, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise _fail(path, f"cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise _fail(path, f"not UTF-8 text (byte {err.start})") from None
     try:
         spec = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -96,15 +98,17 @@ def _policies(spec: dict, path: Path) -> list[tuple[str, str, dict]]:
         if isinstance(entry, str):
             out.append((entry, entry, {}))
             continue
-        if not isinstance(entry, dict) or "name" not in entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise _fail(path, f"policies[{i}] must be a name or a table with 'name'")
+        if not isinstance(entry.get("label", ""), str):
+            raise _fail(path, f"policies[{i}].label must be text")
         bad = sorted(set(entry) - _POLICY_KEYS)
         if bad:
-            raise _fail(path, f"unknown key 'policies[{i}].{bad[0]}' (known: {', '.join(sorted(_POLICY_KEYS))})")
+            raise _fail(path, f"unknown key {f'policies[{i}].{bad[0]}'!r} (known: {', '.join(sorted(_POLICY_KEYS))})")
         args = entry.get("args", {})
         if not isinstance(args, dict):
             raise _fail(path, f"policies[{i}].args must be a table")
-        label = entry.get("label") or (entry["name"] + (json.dumps(args, sort_keys=True) if args else ""))
+        label = entry.get("label") or (entry["name"] + (json.dumps(args, sort_keys=True, default=str) if args else ""))
         out.append((label, entry["name"], args))
     labels = [p[0] for p in out]
     if len(set(labels)) != len(labels):
@@ -120,11 +124,11 @@ def _traces(spec: dict, path: Path) -> list[dict]:
     out = []
     for i, entry in enumerate(_list(spec, "traces", path, [])):
         entry = {"path": entry} if isinstance(entry, str) else entry
-        if not isinstance(entry, dict) or "path" not in entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             raise _fail(path, f"traces[{i}] must be a path or a table with 'path'")
         bad = sorted(set(entry) - _TRACE_KEYS)
         if bad:
-            raise _fail(path, f"unknown key 'traces[{i}].{bad[0]}' (known: {', '.join(sorted(_TRACE_KEYS))})")
+            raise _fail(path, f"unknown key {f'traces[{i}].{bad[0]}'!r} (known: {', '.join(sorted(_TRACE_KEYS))})")
         file = Path(entry["path"])
         entry = {**entry, "path": os.path.normpath(file if file.is_absolute() else (path.parent / file))}
         if "vcs" in entry:
@@ -188,7 +192,7 @@ def expand(spec: dict, path: str | Path) -> list[Run]:
             syn = dict(synthetic, load=combo["load"] if combo["load"] is not None else synthetic.get("load", 0.8))
             try:
                 settings["synthetic"] = synthetic_workload(**syn)
-            except TypeError as err:
+            except (TypeError, GpusimError) as err:
                 raise _fail(path, f"key 'synthetic': {err}") from None
         else:
             settings.update({k: v for k, v in trace.items() if k != "path"})
@@ -224,11 +228,13 @@ def _combinations(combos, path, traces, clusters, policies, loads, placements) -
             raise _fail(path, f"combinations[{i}] must be a table")
         bad = sorted(set(c) - _COMBO_KEYS)
         if bad:
-            raise _fail(path, f"unknown key 'combinations[{i}].{bad[0]}' (known: {', '.join(sorted(_COMBO_KEYS))})")
+            raise _fail(path, f"unknown key {f'combinations[{i}].{bad[0]}'!r} (known: {', '.join(sorted(_COMBO_KEYS))})")
         policy = c.get("policy", labels[0])
         if policy not in labels:
             raise _fail(path, f"combinations[{i}].policy {policy!r} is not one of the policies' labels")
         trace = 0
+        if "trace" in c and not isinstance(c["trace"], str):
+            raise _fail(path, f"combinations[{i}].trace must be the path of one of the traces")
         if "trace" in c:
             match = [j for j, p in enumerate(trace_paths) if p and Path(p).name == Path(c["trace"]).name]
             if not match:

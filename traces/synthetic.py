@@ -173,6 +173,16 @@ def parse_sizes(text: str) -> tuple[tuple[int, float], ...]:
     return tuple(sizes)
 
 
+def _summable(weights: Sequence[float]) -> tuple[float, ...]:
+    """Weights whose ratios alone matter, divided by the largest when their sum would overflow
+    (``1e308, 1e308``); unchanged otherwise, so that ordinary inputs give the same draws."""
+    weights = tuple(weights)
+    if math.isfinite(sum(float(w) for w in weights)):
+        return weights
+    peak = max(weights)
+    return tuple(float(w) / peak for w in weights)
+
+
 def _profile(diurnal) -> tuple[float, ...]:
     """24 hourly multipliers, checked and normalised to mean 1."""
     try:
@@ -183,6 +193,7 @@ def _profile(diurnal) -> tuple[float, ...]:
         raise GpusimError(f"diurnal must be 24 hourly rate multipliers (hour 0 to 23), got {len(values)}")
     if not all(_real(v) and math.isfinite(v) and v >= 0 for v in values):
         raise GpusimError(f"diurnal multipliers must be finite numbers >= 0, got {list(values)}")
+    values = _summable(values)
     total = math.fsum(values)
     if total <= 0:
         raise GpusimError("diurnal multipliers must not all be 0")
@@ -213,6 +224,9 @@ class Workload:
             raise GpusimError(f"load must be a finite positive number, got {self.load!r}")
         if self.diurnal is not None:
             object.__setattr__(self, "diurnal", _profile(self.diurnal))
+        weights = _summable(p for _, p in self.sizes)
+        if weights != tuple(p for _, p in self.sizes):
+            object.__setattr__(self, "sizes", tuple((g, w) for (g, _), w in zip(self.sizes, weights)))
         if not (_real(self.origin) and math.isfinite(self.origin)):
             raise GpusimError(f"origin must be a finite number of seconds, got {self.origin!r}")
 
