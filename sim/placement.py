@@ -11,87 +11,126 @@ node are always its lowest-indexed free ones, so logs show where jobs ran.
   nodes (most free first).
 - ``spread``: the node with the most free GPUs first, then the next, until the job is placed.
 
-All strategies cost O(nodes log nodes) per placement.
+The free state is indexed rather than scanned: one bit mask of the free GPUs, and for each free
+count ``f`` a bit mask of the nodes with exactly ``f`` free GPUs. Placing a job then costs
+O(largest node + nodes it lands on) big-integer operations instead of a walk over every node, and
+a copy (what a policy tries placements on) costs O(largest node), not O(nodes). Ties between
+nodes always go to the lowest index, as a walk in node order would give.
 """
 
 from __future__ import annotations
 
 import operator
-from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 STRATEGIES = ("consolidated", "pool", "pack", "spread")
 DEFAULT = "consolidated"
 
+Split = list[tuple[int, int]]  # (node, GPUs taken on it)
 
-def _pool(free: Sequence[int], caps: Sequence[int], n: int) -> list[tuple[int, int]] | None:
+
+def _bits(mask: int) -> Iterator[int]:
+    """Positions of the set bits of ``mask``, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+def _lowest(mask: int) -> int:
+    return (mask & -mask).bit_length() - 1
+
+
+class _Layout:
+    """The fixed shape of a cluster, shared by a planner and all its copies."""
+
+    __slots__ = ("caps", "offsets", "cap_masks", "node_of", "num_gpus", "max_cap", "all_nodes", "full_groups")
+
+    def __init__(self, caps: Sequence[int]) -> None:
+        self.caps = tuple(caps)
+        offsets, total = [], 0
+        for c in self.caps:
+            offsets.append(total)
+            total += c
+        self.offsets = tuple(offsets)
+        self.cap_masks = tuple((1 << c) - 1 for c in self.caps)
+        self.node_of = tuple(node for node, c in enumerate(self.caps) for _ in range(c))
+        self.num_gpus = total
+        self.max_cap = max(self.caps)
+        self.all_nodes = (1 << len(self.caps)) - 1
+        # Nodes grouped by size, largest first: a node is whole (all free) when its free count is its size.
+        groups: dict[int, int] = {}
+        for node, c in enumerate(self.caps):
+            groups[c] = groups.get(c, 0) | 1 << node
+        self.full_groups = tuple(sorted(groups.items(), reverse=True))
+
+
+# --- strategies: each returns how many GPUs to take on which nodes, or None -----------------
+
+
+def _best_fit(p: Planner, n: int, exclude: int = 0) -> int | None:
+    """The node with the fewest free GPUs that still holds ``n`` (lowest index on ties), or None."""
+    by_free = p._by_free
+    for f in range(max(n, 0), p._layout.max_cap + 1):
+        nodes = by_free[f] & ~exclude
+        if nodes:
+            return _lowest(nodes)
+    return None
+
+
+def _most_free_first(p: Planner, n: int) -> Split | None:
+    if p.free_total < n:
+        return None
     out = []
-    for node, f in enumerate(free):
-        if f:
+    for f in range(p._layout.max_cap, 0, -1):
+        for node in _bits(p._by_free[f]):
             take = min(f, n)
             out.append((node, take))
             n -= take
             if n == 0:
                 return out
-    return None
+    return None  # pragma: no cover - unreachable given the free_total check
 
 
-def _best_fit(free: Sequence[int], n: int, exclude=()) -> int | None:
-    best = None
-    for node, f in enumerate(free):
-        if f >= n and node not in exclude and (best is None or f < free[best]):
-            best = node
-    return best
-
-
-def _most_free_first(free: Sequence[int], n: int) -> list[tuple[int, int]] | None:
-    if sum(free) < n:
-        return None
+def _pool(p: Planner, n: int) -> Split | None:
     out = []
-    for node in sorted(range(len(free)), key=lambda i: (-free[i], i)):
-        take = min(free[node], n)
+    for node in _bits(p._layout.all_nodes & ~p._by_free[0]):
+        take = min(p.free_on(node), n)
         out.append((node, take))
         n -= take
         if n == 0:
             return out
-    return None  # pragma: no cover - unreachable given the sum check
+    return None
 
 
-def _consolidated(free: Sequence[int], caps: Sequence[int], n: int) -> list[tuple[int, int]] | None:
-    if n <= max(caps):
-        node = _best_fit(free, n)
+def _consolidated(p: Planner, n: int) -> Split | None:
+    if n <= p._layout.max_cap:
+        node = _best_fit(p, n)
         return None if node is None else [(node, n)]
-    out, chosen = [], set()
-    for node in sorted((i for i in range(len(free)) if free[i] == caps[i]), key=lambda i: (-caps[i], i)):
-        if caps[node] <= n:
-            out.append((node, caps[node]))
-            chosen.add(node)
-            n -= caps[node]
+    out, chosen = [], 0
+    for cap, group in p._layout.full_groups:
+        for node in _bits(p._by_free[cap] & group):
+            if cap > n:
+                break
+            out.append((node, cap))
+            chosen |= 1 << node
+            n -= cap
             if n == 0:
                 return out
-    node = _best_fit(free, n, exclude=chosen)
+    node = _best_fit(p, n, exclude=chosen)
     return None if node is None else out + [(node, n)]
 
 
-def _pack(free: Sequence[int], caps: Sequence[int], n: int) -> list[tuple[int, int]] | None:
-    node = _best_fit(free, n)
-    return [(node, n)] if node is not None else _most_free_first(free, n)
+def _pack(p: Planner, n: int) -> Split | None:
+    node = _best_fit(p, n)
+    return [(node, n)] if node is not None else _most_free_first(p, n)
 
 
-def _spread(free: Sequence[int], caps: Sequence[int], n: int) -> list[tuple[int, int]] | None:
-    return _most_free_first(free, n)
+def _spread(p: Planner, n: int) -> Split | None:
+    return _most_free_first(p, n)
 
 
 _SPLITTERS = {"pool": _pool, "consolidated": _consolidated, "pack": _pack, "spread": _spread}
-
-
-def _lowest_bits(mask: int, k: int) -> list[int]:
-    bits = []
-    while len(bits) < k:
-        low = mask & -mask
-        bits.append(low.bit_length() - 1)
-        mask ^= low
-    return bits
 
 
 class Planner:
@@ -101,84 +140,127 @@ class Planner:
     GPUs are global indices; node ``i`` owns ``offsets[i] .. offsets[i] + caps[i] - 1``.
     """
 
-    __slots__ = ("strategy", "_caps", "_offsets", "_masks", "_free", "free_total", "_split")
+    __slots__ = ("strategy", "_split", "_layout", "_free_mask", "_by_free", "free_total")
 
     def __init__(self, caps: Sequence[int], strategy: str = DEFAULT) -> None:
         if strategy not in _SPLITTERS:
             raise ValueError(f"unknown placement {strategy!r}; choose one of {', '.join(STRATEGIES)}")
         self.strategy = strategy
         self._split = _SPLITTERS[strategy]
-        self._caps = tuple(caps)
-        offsets, total = [], 0
-        for c in self._caps:
-            offsets.append(total)
-            total += c
-        self._offsets = tuple(offsets)
-        self._masks = [(1 << c) - 1 for c in self._caps]
-        self._free = list(self._caps)
-        self.free_total = total
+        self._layout = layout = _Layout(caps)
+        self._free_mask = (1 << layout.num_gpus) - 1  # bit g set: GPU g is free
+        self._by_free = [0] * (layout.max_cap + 1)  # [f]: bit i set: node i has exactly f free GPUs
+        for node, c in enumerate(layout.caps):
+            self._by_free[c] |= 1 << node
+        self.free_total = layout.num_gpus
 
     @property
     def num_gpus(self) -> int:
-        return self._offsets[-1] + self._caps[-1]
+        return self._layout.num_gpus
 
     def copy(self) -> Planner:
         other = object.__new__(Planner)
-        other.strategy, other._split, other._caps, other._offsets = self.strategy, self._split, self._caps, self._offsets
-        other._masks, other._free, other.free_total = self._masks[:], self._free[:], self.free_total
+        other.strategy, other._split, other._layout = self.strategy, self._split, self._layout
+        other._free_mask, other._by_free, other.free_total = self._free_mask, self._by_free[:], self.free_total
         return other
 
+    def free_on(self, node: int) -> int:
+        """Free GPUs on ``node``."""
+        layout = self._layout
+        return (self._free_mask >> layout.offsets[node] & layout.cap_masks[node]).bit_count()
+
     def free_per_node(self) -> tuple[int, ...]:
-        return tuple(self._free)
+        return tuple(self.free_on(node) for node in range(len(self._layout.caps)))
 
     def node_of(self, gpu: int) -> int:
-        return bisect_right(self._offsets, gpu) - 1
+        return self._layout.node_of[gpu]
 
     def is_free(self, gpu: int) -> bool:
-        node = self.node_of(gpu)
-        return bool(self._masks[node] >> (gpu - self._offsets[node]) & 1)
+        return bool(self._free_mask >> gpu & 1)
 
     def place(self, num_gpus: int) -> tuple[int, ...] | None:
         """The GPUs the strategy would give a job of ``num_gpus`` now, or None if it cannot place it."""
         if num_gpus > self.free_total:
             return None
-        split = self._split(self._free, self._caps, num_gpus)
+        split = self._split(self, num_gpus)
         if split is None:
             return None
+        if len(split) == 1:
+            return self.on_node(*split[0])
         return tuple(sorted(g for node, k in split for g in self.on_node(node, k)))
+
+    def claim(self, num_gpus: int) -> tuple[int, ...] | None:
+        """``place`` then ``take`` in one step: the GPUs now held, or None (nothing taken)."""
+        gpus = self.place(num_gpus)
+        if gpus is not None:
+            mask = 0
+            for g in gpus:
+                mask |= 1 << g
+            self._flip(mask, gpus, -len(gpus))
+        return gpus
 
     def on_node(self, node: int, k: int) -> tuple[int, ...]:
         """The ``k`` lowest-indexed free GPUs of ``node`` (it must have them)."""
-        off = self._offsets[node]
-        return tuple(off + b for b in _lowest_bits(self._masks[node], k))
+        layout = self._layout
+        off = layout.offsets[node]
+        mask = self._free_mask >> off & layout.cap_masks[node]
+        out = []
+        while len(out) < k:
+            low = mask & -mask
+            out.append(off + low.bit_length() - 1)
+            mask ^= low
+        return tuple(out)
 
     def nodes_with(self, k: int) -> list[int]:
         """Nodes with at least ``k`` free GPUs, in index order."""
-        return [i for i, f in enumerate(self._free) if f >= k]
+        nodes = 0
+        for f in range(max(k, 0), self._layout.max_cap + 1):
+            nodes |= self._by_free[f]
+        return list(_bits(nodes))
 
     def take(self, gpus: Sequence[int]) -> None:
         """Mark ``gpus`` busy, all or none; ValueError names a GPU that is missing, repeated or busy."""
-        gpus = self._checked(gpus)
-        for g in gpus:
-            if not self.is_free(g):
-                raise ValueError(f"GPU {g} (node {self.node_of(g)}) is not free")
-        for g in gpus:
-            node = self.node_of(g)
-            self._masks[node] ^= 1 << (g - self._offsets[node])
-            self._free[node] -= 1
-        self.free_total -= len(gpus)
+        mask, gpus = self._mask_of(gpus)
+        if mask & ~self._free_mask:
+            g = next(g for g in gpus if not self.is_free(g))
+            raise ValueError(f"GPU {g} (node {self.node_of(g)}) is not free")
+        self._flip(mask, gpus, -len(gpus))
 
     def release(self, gpus: Sequence[int]) -> None:
         """Mark ``gpus`` free, all or none; ValueError names a GPU that is missing, repeated or free."""
-        gpus = self._checked(gpus)
+        mask, gpus = self._mask_of(gpus)
+        if mask & self._free_mask:
+            g = next(g for g in gpus if self.is_free(g))
+            raise ValueError(f"GPU {g} (node {self.node_of(g)}) is already free")
+        self._flip(mask, gpus, len(gpus))
+
+    def _flip(self, mask: int, gpus: Sequence[int], change: int) -> None:
+        """Toggle the GPUs of ``mask`` (all free, or all busy) and move their nodes between free counts."""
+        layout, by_free = self._layout, self._by_free
+        old = self._free_mask
+        new = self._free_mask = old ^ mask
+        for node in {layout.node_of[g] for g in gpus}:
+            off, cap_mask = layout.offsets[node], layout.cap_masks[node]
+            bit = 1 << node
+            by_free[(old >> off & cap_mask).bit_count()] ^= bit
+            by_free[(new >> off & cap_mask).bit_count()] |= bit
+        self.free_total += change
+
+    def _mask_of(self, gpus: Sequence[int]) -> tuple[int, Sequence[int]]:
+        """The bit mask of ``gpus`` and the GPUs as ints; ValueError for a non-index, a GPU that does
+        not exist, or one named twice."""
+        total, mask = self._layout.num_gpus, 0
         for g in gpus:
-            if self.is_free(g):
-                raise ValueError(f"GPU {g} (node {self.node_of(g)}) is already free")
-        for g in gpus:
-            node = self.node_of(g)
-            self._masks[node] |= 1 << (g - self._offsets[node])
-            self._free[node] += 1
-        self.free_total += len(gpus)
+            if type(g) is not int or not 0 <= g < total or mask >> g & 1:
+                break  # the checked path below says what is wrong, or converts (numpy integers)
+            mask |= 1 << g
+        else:
+            return mask, gpus
+        checked = self._checked(gpus)
+        mask = 0
+        for g in checked:
+            mask |= 1 << g
+        return mask, checked
 
     def _checked(self, gpus: Sequence[int]) -> list[int]:
         out = []
