@@ -4,8 +4,12 @@ Arrivals, completions, policy wake-ups and periodic rounds are SimPy timeouts. W
 at one instant is collected first; then a single scheduling pass applies completions (in arrival
 order), then arrivals (in trace order), asks the policy, validates and applies its decisions
 (preemptions first, then starts in the order given). SimPy orders same-time events by insertion,
-so a run is deterministic; the pass is a zero-delay timeout created while the instant is being
-processed, so it runs after every event already due at that instant. Nothing polls.
+so a run is deterministic; the pass runs in the callback of the instant's last event (when SimPy's
+next event is later), so it follows every event due at that instant. Nothing polls.
+
+The event log is columnar (``EventLog``); the free GPUs are indexed (``Planner``); indexes that
+policies may ask for through the View (``sim.queues``) are kept only once asked for. The plain
+loop in tests/reference_engine.py has the same semantics and must give the same event logs.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from sortedcontainers import SortedDict
 
 from sim import metrics
 from sim.errors import GpusimError, PolicyError
-from sim.model import Cluster, Clock, Event, Job, JobState, Policy, Preempt, Start, View, Wake
+from sim.model import (FINISH, PREEMPT, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState,
+                       Policy, Preempt, Start, View, Wake)
 from sim.placement import DEFAULT, Planner
+from sim.queues import Indexes
 from sim.rng import stream
 
 #: A speed model: seconds of a job's ``duration`` done per second of running on the given GPUs.
@@ -34,7 +40,7 @@ class SimResult:
 
     jobs: tuple[Job, ...]
     cluster: Cluster
-    events: list[Event] = field(repr=False)
+    events: Sequence[Event] = field(repr=False)  # an EventLog from simulate
     end_time: float
     policy: str
     placement: str
@@ -91,8 +97,10 @@ class _Engine:
         self.pending: SortedDict = SortedDict()
         self.running: dict[str, JobState] = {}
         self.by_id = {s.job_id: s for s in self.states}
-        self.view = View(self.clock, self.pending.values(), self.running.values(), self.planner, cluster, placement)
-        self.events: list[Event] = []
+        self.indexes = Indexes(self.clock, self.pending.values(), self.running.values())
+        self.view = View(self.clock, self.pending.values(), self.running.values(), self.planner, self.indexes,
+                         cluster, placement)
+        self.events = EventLog([s.job_id for s in self.states])  # job numbers are arrival indices
         self.next_arrival = 0
         self.arrived: list[JobState] = []
         self.finished: list[JobState] = []
@@ -102,14 +110,15 @@ class _Engine:
         self.interval = getattr(policy, "round_interval", None)
 
     # --- calendar ---------------------------------------------------------------------------
+    # Every callback notes what happened and then calls _settle: the instant's scheduling pass runs
+    # inside the callback of its last event, so a pass costs no calendar event of its own.
 
-    def _at(self, at: float, callback) -> None:
-        self.env.timeout(_exact_delay(self.env.now, at)).callbacks.append(callback)
+    def _at(self, at: float, callback, value=None) -> None:
+        self.env.timeout(_exact_delay(self.env.now, at), value).callbacks.append(callback)
 
-    def _want_pass(self) -> None:
-        if not self.pass_due:
-            self.pass_due = True
-            self.env.timeout(0).callbacks.append(self._pass)
+    def _settle(self) -> None:
+        if self.pass_due and self.env.peek() > self.env.now:
+            self._pass()
 
     def _schedule_arrivals(self) -> None:
         if self.next_arrival < len(self.states):
@@ -121,36 +130,42 @@ class _Engine:
             self.arrived.append(self.states[self.next_arrival])
             self.next_arrival += 1
         self._schedule_arrivals()
-        self._want_pass()
+        self.pass_due = True
+        self._settle()
 
-    def _on_completion(self, state: JobState, run: int):
-        def fire(_event) -> None:
-            if state._run == run:  # else the run was preempted; this completion is stale
-                self.finished.append(state)
-                self._want_pass()
-        return fire
+    def _on_completion(self, event) -> None:
+        state, run = event.value
+        if state._run == run:  # else the run was preempted; this completion is stale
+            self.finished.append(state)
+            self.pass_due = True
+        self._settle()
 
-    def _on_wake(self, version: int):
-        def fire(_event) -> None:
-            if version == self.wake_version:
-                self._want_pass()
-        return fire
+    def _on_wake(self, event) -> None:
+        if event.value == self.wake_version:  # else a later pass replaced this wake-up
+            self.pass_due = True
+        self._settle()
 
     def _on_round(self, _event) -> None:
         self.round_at = None
-        self._want_pass()
+        self.pass_due = True
+        self._settle()
 
     # --- the scheduling pass ----------------------------------------------------------------
 
-    def _pass(self, _event) -> None:
+    def _pass(self) -> None:
         self.pass_due = False
         now = self.clock.now = self.env.now
-        for state in sorted(self.finished, key=lambda s: s.index):
-            self._finish(state, now)
-        self.finished.clear()
+        if self.finished:
+            self.finished.sort(key=lambda s: s.index)
+            for state in self.finished:
+                self._finish(state, now)
+            self.finished.clear()
+        pending_index = self.indexes.pending
         for state in self.arrived:
             self.pending[state.index] = state
-            self.events.append(Event(now, "submit", state.job_id))
+            if pending_index is not None:
+                pending_index.add(state)
+            self.events.add(now, SUBMIT, state.index)
         self.arrived.clear()
         if self.pending or self.running:
             self._apply(self.policy.schedule(self.view, self.rng), now)
@@ -159,6 +174,8 @@ class _Engine:
             self.progress(now, self.done, len(self.states))
 
     def _finish(self, state: JobState, now: float) -> None:
+        if self.indexes.running is not None:
+            self.indexes.running.remove(state)
         state._attained += state.num_gpus * max(0.0, now - state._progress_from)
         state._remaining, state._running, state._end_time, state._expected_end = 0.0, False, now, None
         state._run += 1
@@ -166,7 +183,7 @@ class _Engine:
         state._gpus, state._start_time = (), None
         del self.running[state.job_id]
         self.done += 1
-        self.events.append(Event(now, "finish", state.job_id))
+        self.events.add(now, FINISH, state.index)
 
     def _illegal(self, now: float, decision, why: str) -> PolicyError:
         return PolicyError(f"policy {self.name!r} at t={now:g}s: illegal decision {decision!r}: {why}")
@@ -174,14 +191,14 @@ class _Engine:
     def _apply(self, decisions, now: float) -> None:
         starts, preempted, wake = [], set(), None
         for d in decisions:
-            if isinstance(d, Preempt):
+            if isinstance(d, Start):
+                starts.append(d)
+            elif isinstance(d, Preempt):
                 state = self.running.get(d.job_id)
                 if state is None or d.job_id in preempted:
                     raise self._illegal(now, d, "job is not running")
                 preempted.add(d.job_id)
                 self._preempt(state, now)
-            elif isinstance(d, Start):
-                starts.append(d)
             elif isinstance(d, Wake):
                 if not (isinstance(d.at, (int, float)) and math.isfinite(d.at) and d.at > now):
                     raise self._illegal(now, d, "wake-up time must be a finite time after now")
@@ -199,12 +216,7 @@ class _Engine:
                 if gpus is None:
                     continue  # fits by count but not on nodes: skipped at this point, by design
             else:
-                try:
-                    gpus = tuple(operator.index(g) for g in d.gpus)
-                except TypeError:
-                    raise self._illegal(now, d, "gpus must be integers") from None
-                if len(gpus) != state.num_gpus:
-                    raise self._illegal(now, d, f"job needs {state.num_gpus} GPUs, got {len(gpus)}")
+                gpus = self._gpus_of(d, state, now)
             try:
                 self.planner.take(gpus)
             except ValueError as err:
@@ -212,11 +224,26 @@ class _Engine:
             self._start(state, gpus, now)
         self.wake_version += 1
         if wake is not None:
-            self._at(wake, self._on_wake(self.wake_version))
+            self._at(wake, self._on_wake, self.wake_version)
+
+    def _gpus_of(self, d: Start, state: JobState, now: float) -> tuple[int, ...]:
+        """A Start's GPUs as a tuple of ints of the job's size (whether they are free is take's check)."""
+        gpus = d.gpus
+        if type(gpus) is tuple and len(gpus) == state.num_gpus and all(type(g) is int for g in gpus):
+            return gpus
+        try:
+            gpus = tuple(operator.index(g) for g in gpus)
+        except TypeError:
+            raise self._illegal(now, d, "gpus must be integers") from None
+        if len(gpus) != state.num_gpus:
+            raise self._illegal(now, d, f"job needs {state.num_gpus} GPUs, got {len(gpus)}")
+        return gpus
 
     def _start(self, state: JobState, gpus: tuple[int, ...], now: float) -> None:
         overhead = self.overhead if state._first_start is not None else 0.0
         del self.pending[state.index]
+        if self.indexes.pending is not None:
+            self.indexes.pending.remove(state)
         self.running[state.job_id] = state
         state._running, state._gpus, state._start_time = True, gpus, now
         if state._first_start is None:
@@ -228,8 +255,10 @@ class _Engine:
         # rate is exactly 1.0, so the division changes nothing.)
         state._expected_end = max(state._progress_from + state._remaining / state._rate, math.nextafter(now, math.inf))
         state._run += 1
-        self._at(state._expected_end, self._on_completion(state, state._run))
-        self.events.append(Event(now, "start", state.job_id, gpus))
+        if self.indexes.running is not None:
+            self.indexes.running.add(state)
+        self._at(state._expected_end, self._on_completion, (state, state._run))
+        self.events.add(now, START, state.index, gpus)
 
     def _rate_of(self, state: JobState, gpus: tuple[int, ...]) -> float:
         rate = self.speed(state.job, gpus)
@@ -239,6 +268,8 @@ class _Engine:
         return float(rate)
 
     def _preempt(self, state: JobState, now: float) -> None:
+        if self.indexes.running is not None:
+            self.indexes.running.remove(state)
         running = max(0.0, now - state._progress_from)
         state._remaining = max(0.0, state._remaining - state._rate * running)
         state._attained += state.num_gpus * running
@@ -246,10 +277,12 @@ class _Engine:
         state._preemptions += 1
         state._run += 1
         self.planner.release(state._gpus)
-        self.events.append(Event(now, "preempt", state.job_id, state._gpus))
+        self.events.add(now, PREEMPT, state.index, state._gpus)
         state._gpus = ()
         del self.running[state.job_id]
         self.pending[state.index] = state
+        if self.indexes.pending is not None:
+            self.indexes.pending.add(state)
 
     def _plan_wakeups(self, now: float) -> None:
         # With no job in the system nothing can be decided until the next arrival, which wakes the
@@ -263,11 +296,11 @@ class _Engine:
     def run(self, until: float | None) -> float:
         self._schedule_arrivals()
         self.env.run(until=None if until is None else math.nextafter(until, math.inf))
-        unfinished = len(self.states) - sum(1 for s in self.states if s._end_time is not None)
-        last_event = self.events[-1].time if self.events else 0.0  # a round after the last finish is no event
+        unfinished = len(self.states) - self.done
+        last_event = self.events.times[-1] if self.events else 0.0  # a round after the last finish is no event
         end = last_event if until is None or not unfinished else until
         if unfinished:
-            self.events.append(Event(end, "stop", ""))
+            self.events.add(end, STOP, -1)
         return end
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from sim.model import Event, Job
+from sim.model import EVENT_KINDS, FINISH, PREEMPT, START, STOP, SUBMIT, Event, EventLog, Job
 
 BOUNDED_SLOWDOWN_FLOOR = 10.0  # seconds
 
@@ -33,23 +33,41 @@ SUMMARY_KEYS = ("jobs", "unfinished", "avg_jct", "median_jct", "p95_jct", "p99_j
                 "utilization", "avg_slowdown", "avg_bounded_slowdown", "preemptions",
                 "deadline_jobs", "deadline_miss_ratio", "avg_tardiness", "jain_fairness")
 TIMESERIES_COLUMNS = ("time", "busy_gpus", "queue_length")
+_CODE = {kind: code for code, kind in enumerate(EVENT_KINDS)}
+
+
+def _columns(events: Iterable[Event]) -> tuple[Sequence[float], Sequence[int], Sequence[str], Sequence[int]]:
+    """The log as columns: times, kind codes (positions in ``EVENT_KINDS``), job ids, GPU counts.
+    An ``EventLog`` already is columns; any other sequence of events is split into them."""
+    if isinstance(events, EventLog):
+        return events.times, events.kinds, events.job_id_column(), events.gpu_counts()
+    rows = list(events)
+    return ([e.time for e in rows], [_CODE[e.kind] for e in rows], [e.job_id for e in rows],
+            [len(e.gpus) for e in rows])
+
+
+def _per_job(jobs: Sequence[Job], events: Iterable[Event]):
+    """Per job, in job order: first start, end and preemptions (None, None, 0 if it never ran)."""
+    first_start: dict[str, float] = {}
+    end: dict[str, float] = {}
+    preemptions: dict[str, int] = {}
+    times, kinds, ids, _ = _columns(events)
+    for t, k, job_id in zip(times, kinds, ids):
+        if k == START:
+            if job_id not in first_start:
+                first_start[job_id] = t
+        elif k == FINISH:
+            end[job_id] = t
+        elif k == PREEMPT:
+            preemptions[job_id] = preemptions.get(job_id, 0) + 1
+    return ([first_start.get(j.job_id) for j in jobs], [end.get(j.job_id) for j in jobs],
+            [preemptions.get(j.job_id, 0) for j in jobs])
 
 
 def job_table(jobs: Sequence[Job], events: Iterable[Event]) -> list[dict]:
     """One flat record per job, in the given job order; fields of unfinished jobs may be None."""
-    first_start: dict[str, float] = {}
-    end: dict[str, float] = {}
-    preemptions: dict[str, int] = {}
-    for e in events:
-        if e.kind == "start":
-            first_start.setdefault(e.job_id, e.time)
-        elif e.kind == "finish":
-            end[e.job_id] = e.time
-        elif e.kind == "preempt":
-            preemptions[e.job_id] = preemptions.get(e.job_id, 0) + 1
     rows = []
-    for j in jobs:
-        start, stop = first_start.get(j.job_id), end.get(j.job_id)
+    for j, start, stop, preempted in zip(jobs, *_per_job(jobs, events)):
         jct = None if stop is None else stop - j.submit_time
         rows.append({
             "job_id": j.job_id, "submit_time": j.submit_time, "start_time": start, "end_time": stop,
@@ -58,7 +76,7 @@ def job_table(jobs: Sequence[Job], events: Iterable[Event]) -> list[dict]:
             "jct": jct,
             "slowdown": None if jct is None else jct / j.duration,
             "bounded_slowdown": None if jct is None else max(1.0, jct / max(j.duration, BOUNDED_SLOWDOWN_FLOOR)),
-            "preemptions": preemptions.get(j.job_id, 0),
+            "preemptions": preempted,
         })
     return rows
 
@@ -67,14 +85,14 @@ def busy_gpu_seconds(events: Iterable[Event]) -> float:
     """GPU-seconds held by jobs: each start to its preemption, finish, or the stop event."""
     held: dict[str, tuple[float, int]] = {}
     total = 0.0
-    for e in events:
-        if e.kind == "start":
-            held[e.job_id] = (e.time, len(e.gpus))
-        elif e.kind in ("preempt", "finish"):
-            t0, n = held.pop(e.job_id)
-            total += n * (e.time - t0)
-        elif e.kind == "stop":
-            total += sum(n * (e.time - t0) for t0, n in held.values())
+    for t, k, job_id, n in zip(*_columns(events)):
+        if k == START:
+            held[job_id] = (t, n)
+        elif k == PREEMPT or k == FINISH:
+            t0, n = held.pop(job_id)
+            total += n * (t - t0)
+        elif k == STOP:
+            total += sum(n * (t - t0) for t0, n in held.values())
             held.clear()
     return total
 
@@ -89,37 +107,45 @@ def _pct(xs: Sequence[float], q: float) -> float:
 
 def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict:
     """Scalar statistics of one run (see the module docstring); NaN where there is no finished job."""
-    rows = [r for r in job_table(jobs, events) if r["end_time"] is not None]
-    jct = [r["jct"] for r in rows]
-    stops = [e.time for e in events if e.kind == "stop"]
-    ends = [r["end_time"] for r in rows]
+    if not isinstance(events, EventLog):
+        events = list(events)  # read more than once below
+    starts, ends, _ = _per_job(jobs, events)
+    done = [(j, start, end) for j, start, end in zip(jobs, starts, ends) if end is not None]
+    jct = [end - j.submit_time for j, _, end in done]
+    times, kinds, _, _ = _columns(events)
+    stops = [t for t, k in zip(times, kinds) if k == STOP]
     first = min((j.submit_time for j in jobs), default=0.0)
-    last = stops[-1] if stops else max(ends, default=first)
+    last = stops[-1] if stops else max((end for _, _, end in done), default=first)
     makespan = max(0.0, last - first)  # a run stopped before the first submission has none
     return {
         "jobs": len(jobs),
-        "unfinished": len(jobs) - len(rows),
+        "unfinished": len(jobs) - len(done),
         "avg_jct": _mean(jct),
         "median_jct": _pct(jct, 50),
         "p95_jct": _pct(jct, 95),
         "p99_jct": _pct(jct, 99),
-        "avg_wait": _mean([r["wait"] for r in rows]),
+        "avg_wait": _mean([start - j.submit_time for j, start, _ in done]),
         "makespan": makespan,
         "utilization": busy_gpu_seconds(events) / (num_gpus * makespan) if makespan > 0 else math.nan,
-        "avg_slowdown": _mean([r["slowdown"] for r in rows]),
-        "avg_bounded_slowdown": _mean([r["bounded_slowdown"] for r in rows]),
-        "preemptions": sum(1 for e in events if e.kind == "preempt"),
-        **deadline_stats(jobs, rows),
-        "jain_fairness": group_fairness(jobs, events),
+        "avg_slowdown": _mean([c / j.duration for (j, _, _), c in zip(done, jct)]),
+        "avg_bounded_slowdown": _mean([max(1.0, c / max(j.duration, BOUNDED_SLOWDOWN_FLOOR))
+                                       for (j, _, _), c in zip(done, jct)]),
+        "preemptions": sum(1 for k in kinds if k == PREEMPT),
+        **_deadline_stats((j.deadline, end) for j, _, end in done),
+        "jain_fairness": jain_index(list(_group_shares(jobs, [(j, c) for (j, _, _), c in zip(done, jct)]).values())),
     }
 
 
 def deadline_stats(jobs: Sequence[Job], rows: Sequence[dict]) -> dict:
     """``deadline_jobs``, ``deadline_miss_ratio`` and ``avg_tardiness`` (seconds) over the finished
     ``rows`` of :func:`job_table` whose job has a deadline."""
-    deadline = {j.job_id: j.deadline for j in jobs if j.deadline is not None}
-    late = [max(0.0, r["end_time"] - deadline[r["job_id"]]) for r in rows
-            if r["end_time"] is not None and r["job_id"] in deadline]
+    by_id = {j.job_id: j for j in jobs}
+    return _deadline_stats((by_id[r["job_id"]].deadline, r["end_time"]) for r in rows if r["end_time"] is not None)
+
+
+def _deadline_stats(finished: Iterable[tuple[float | None, float]]) -> dict:
+    """The deadline statistics over (deadline, end time) pairs of finished jobs."""
+    late = [max(0.0, end - deadline) for deadline, end in finished if deadline is not None]
     return {
         "deadline_jobs": len(late),
         "deadline_miss_ratio": sum(1 for t in late if t > 0) / len(late) if late else math.nan,
@@ -140,12 +166,18 @@ def group_shares(jobs: Sequence[Job], events: Iterable[Event]) -> dict[str, floa
     finished jobs of duration / JCT (1 / slowdown: the speed at which the group's work got done,
     1 = never waited). Jain's index over these is 1 when every group is served alike and falls
     towards 1/n as one group is starved. Jobs without a group or unfinished are left out."""
+    _, ends, _ = _per_job(jobs, events)
+    return _group_shares(jobs, [(j, end - j.submit_time) for j, end in zip(jobs, ends) if end is not None])
+
+
+def _group_shares(jobs: Sequence[Job], finished: Iterable[tuple[Job, float]]) -> dict[str, float]:
+    """:func:`group_shares` from (job, JCT) pairs of the finished jobs, in job order."""
     key = "user" if any(j.user is not None for j in jobs) else "vc"
     rates: dict[str, list[float]] = {}
-    for row, job in zip(job_table(jobs, events), jobs):
+    for job, jct in finished:
         group = getattr(job, key)
-        if group is not None and row["jct"] is not None and row["jct"] > 0:
-            rates.setdefault(group, []).append(job.duration / row["jct"])
+        if group is not None and jct > 0:
+            rates.setdefault(group, []).append(job.duration / jct)
     return {g: sum(r) / len(r) for g, r in rates.items()}
 
 
@@ -158,19 +190,20 @@ def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int]) -> list[t
     """(time, busy GPUs, queue length) after all events of each instant at which something happened."""
     out: list[tuple[float, int, int]] = []
     busy = queue = 0
-    for e in events:
-        if e.kind == "submit":
+    times, kinds, ids, _ = _columns(events)
+    for t, k, job_id in zip(times, kinds, ids):
+        if k == SUBMIT:
             queue += 1
-        elif e.kind == "start":
+        elif k == START:
             queue -= 1
-            busy += gpus_by_id[e.job_id]
-        elif e.kind == "preempt":
+            busy += gpus_by_id[job_id]
+        elif k == PREEMPT:
             queue += 1
-            busy -= gpus_by_id[e.job_id]
-        elif e.kind == "finish":
-            busy -= gpus_by_id[e.job_id]
-        if out and out[-1][0] == e.time:
-            out[-1] = (e.time, busy, queue)
+            busy -= gpus_by_id[job_id]
+        elif k == FINISH:
+            busy -= gpus_by_id[job_id]
+        if out and out[-1][0] == t:
+            out[-1] = (t, busy, queue)
         else:
-            out.append((e.time, busy, queue))
+            out.append((t, busy, queue))
     return out

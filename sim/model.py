@@ -7,10 +7,13 @@ mutable objects are the engine's per-job states, which policies see through read
 from __future__ import annotations
 
 import math
+import operator
 import re
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Protocol, Union, runtime_checkable
+from itertools import chain, islice
+from typing import TYPE_CHECKING, NamedTuple, Protocol, Union, overload, runtime_checkable
 
 from sim.errors import GpusimError
 
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from sim.placement import Planner
+    from sim.queues import Indexes, PendingIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +193,7 @@ class JobState:
     __slots__ = (
         "job", "index", "_clock", "_remaining", "_progress_from", "_attained", "_running",
         "_gpus", "_start_time", "_first_start", "_end_time", "_expected_end", "_preemptions", "_run", "_rate",
+        "_slot",
     )
 
     def __init__(self, job: Job, index: int, clock: Clock) -> None:
@@ -207,6 +212,7 @@ class JobState:
         self._preemptions = 0
         self._run = 0  # incremented at every start/stop, so stale completion events are ignored
         self._rate = 1.0  # seconds of work done per second of running, on the current placement
+        self._slot = -1  # its place in the pending index's group for its GPU count, once indexed
 
     job_id = property(lambda self: self.job.job_id)
     num_gpus = property(lambda self: self.job.num_gpus)
@@ -257,6 +263,11 @@ class JobState:
         return self._first_start
 
     @property
+    def end_time(self) -> float | None:
+        """When the job finished (None until it has)."""
+        return self._end_time
+
+    @property
     def expected_end(self) -> float | None:
         """When the current run will complete if left alone (None unless running)."""
         return self._expected_end
@@ -275,17 +286,19 @@ class View:
 
     ``pending`` is in arrival (trace) order, preempted jobs included at their arrival position;
     ``running`` is in start order. Both are live read-only sequences: take a list if you need one
-    that outlives the call.
+    that outlives the call. ``pending_by_gpus()`` and ``running_by_end()`` are indexes the engine
+    keeps for policies that would otherwise scan a long queue (built on first use).
     """
 
-    __slots__ = ("_clock", "_pending", "_running", "_planner", "cluster", "placement")
+    __slots__ = ("_clock", "_pending", "_running", "_planner", "_indexes", "cluster", "placement")
 
     def __init__(self, clock: Clock, pending: Sequence[JobState], running, planner: Planner,
-                 cluster: Cluster, placement: str) -> None:
+                 indexes: Indexes, cluster: Cluster, placement: str) -> None:
         self._clock = clock
         self._pending = pending
         self._running = running
         self._planner = planner
+        self._indexes = indexes
         self.cluster = cluster
         self.placement = placement
 
@@ -317,6 +330,15 @@ class View:
         """A private copy of the free-GPU state, to try placements while building decisions."""
         return self._planner.copy()
 
+    def pending_by_gpus(self) -> PendingIndex:
+        """The pending jobs grouped by GPU count, each group searchable in arrival order by
+        remaining work (``first(num_gpus, after, done_by)``, O(log jobs))."""
+        return self._indexes.pending_by_gpus()
+
+    def running_by_end(self) -> Iterator[JobState]:
+        """The running jobs in order of ``expected_end``, then fewer GPUs, then arrival."""
+        return iter(self._indexes.running_by_end())
+
 
 @runtime_checkable
 class Policy(Protocol):
@@ -342,3 +364,85 @@ class Event(NamedTuple):
     kind: str
     job_id: str
     gpus: tuple[int, ...] = ()
+
+
+FINISH, SUBMIT, PREEMPT, START, STOP = range(len(EVENT_KINDS))
+
+
+class EventLog(Sequence[Event]):
+    """The event log, stored by column rather than as one object per event.
+
+    Times, kinds (codes into ``EVENT_KINDS``), job numbers (into ``job_ids``; -1 for none) and a
+    flat column of GPU ids with each event's offset into it, all in typed arrays: about 30 bytes
+    an event plus 8 per GPU. It reads as a sequence of ``Event`` built on access, and compares
+    equal to any sequence of the same events.
+    """
+
+    __slots__ = ("job_ids", "_ids", "times", "kinds", "jobs", "_gpus_at", "_gpus")
+
+    def __init__(self, job_ids: Sequence[str]) -> None:
+        self.job_ids = tuple(job_ids)
+        self._ids = (*self.job_ids, "")  # job number -1: the stop event's empty id
+        self.times = array("d")
+        self.kinds = array("b")
+        self.jobs = array("q")
+        self._gpus_at = array("q")
+        self._gpus = array("q")
+
+    def add(self, time: float, kind: int, job: int, gpus: Iterable[int] = ()) -> None:
+        """Append one event: ``kind`` a code (``START``, ...), ``job`` a job number (-1 for none)."""
+        self.times.append(time)
+        self.kinds.append(kind)
+        self.jobs.append(job)
+        self._gpus_at.append(len(self._gpus))
+        if gpus:
+            self._gpus.extend(gpus)
+
+    def gpus(self, i: int) -> tuple[int, ...]:
+        """The GPUs of event ``i`` (empty but for start and preempt)."""
+        lo = self._gpus_at[i]
+        hi = self._gpus_at[i + 1] if i + 1 < len(self._gpus_at) else len(self._gpus)
+        return tuple(self._gpus[lo:hi]) if hi > lo else ()
+
+    def job_id_column(self) -> list[str]:
+        """Each event's job id ("" for none), in log order."""
+        return list(map(self._ids.__getitem__, self.jobs))
+
+    def gpu_counts(self) -> array:
+        """Each event's number of GPUs, in log order."""
+        ends = chain(islice(self._gpus_at, 1, None), (len(self._gpus),))
+        return array("q", map(operator.sub, ends, self._gpus_at))
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    @overload
+    def __getitem__(self, i: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Event]: ...
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("event log index out of range")
+        return Event(self.times[i], EVENT_KINDS[self.kinds[i]], self._ids[self.jobs[i]], self.gpus(i))
+
+    def __iter__(self) -> Iterator[Event]:
+        ids, gpus, at = self._ids, self._gpus, self._gpus_at
+        ends = chain(islice(at, 1, None), (len(gpus),))
+        for time, kind, job, lo, hi in zip(self.times, self.kinds, self.jobs, at, ends):
+            yield Event(time, EVENT_KINDS[kind], ids[job], tuple(gpus[lo:hi]) if hi > lo else ())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # it grows
+
+    def __repr__(self) -> str:
+        return f"<EventLog of {len(self)} events>"

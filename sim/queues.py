@@ -1,0 +1,177 @@
+"""Indexes over the engine's pending and running jobs, for policies that would otherwise scan them.
+
+The engine builds each index the first time a policy asks for it (``View.pending_by_gpus()``,
+``View.running_by_end()``) and keeps it up to date from then on, so policies that never ask pay
+nothing. Both hold the engine's live job states; policies only read them.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+
+from sortedcontainers import SortedList
+
+from sim.model import JobState
+
+_INF = math.inf
+
+
+class _Group:
+    """The pending jobs of one GPU count, in arrival order, with a min-tree of their remaining work.
+
+    Every job of this GPU count that was ever pending keeps a slot (slots are in arrival order,
+    since jobs arrive in index order and a preempted job returns to its old slot). Leaf ``slot``
+    of the tree holds the job's remaining work while it is pending and infinity otherwise; inner
+    nodes hold the minimum of their children, so the first pending job after a slot whose work
+    fits a deadline is found in O(log jobs).
+    """
+
+    __slots__ = ("jobs", "indices", "tree", "leaves", "count")
+
+    def __init__(self) -> None:
+        self.jobs: list[JobState] = []
+        self.indices: list[int] = []  # arrival index of each slot's job, increasing
+        self.leaves = 1
+        self.tree = [_INF, _INF]  # 1-based binary heap layout; leaves at [leaves, 2 * leaves)
+        self.count = 0  # pending jobs
+
+    def add(self, state: JobState) -> None:
+        slot = state._slot
+        if slot < 0:
+            slot = state._slot = len(self.jobs)
+            self.jobs.append(state)
+            self.indices.append(state.index)
+            if slot == self.leaves:
+                self._grow()
+        self._set(slot, state._remaining)
+        self.count += 1
+
+    def remove(self, state: JobState) -> None:
+        self._set(state._slot, _INF)
+        self.count -= 1
+
+    def _grow(self) -> None:
+        leaves, old = self.leaves * 2, self.tree
+        tree = [_INF] * (2 * leaves)
+        tree[leaves:leaves + self.leaves] = old[self.leaves:]
+        for i in range(leaves - 1, 0, -1):
+            tree[i] = min(tree[2 * i], tree[2 * i + 1])
+        self.leaves, self.tree = leaves, tree
+
+    def _set(self, slot: int, value: float) -> None:
+        tree = self.tree
+        i = slot + self.leaves
+        tree[i] = value
+        i >>= 1
+        while i:
+            low = min(tree[2 * i], tree[2 * i + 1])
+            if tree[i] == low:
+                break  # nothing above changes either
+            tree[i] = low
+            i >>= 1
+
+    def first(self, after: int, now: float, done_by: float) -> JobState | None:
+        """The earliest pending job with arrival index > ``after`` and ``now + remaining <= done_by``."""
+        tree, leaves = self.tree, self.leaves
+        lo = bisect_right(self.indices, after)
+        if lo >= len(self.jobs):
+            return None
+        i = lo + leaves
+        # Climb right until a subtree holds a match (its minimum matches: now + x grows with x) ...
+        while not (tree[i] < _INF and now + tree[i] <= done_by):
+            while i & 1:
+                i >>= 1
+            if i == 0:
+                return None
+            i += 1
+        # ... then descend to its leftmost matching leaf.
+        while i < leaves:
+            i <<= 1
+            if not (tree[i] < _INF and now + tree[i] <= done_by):
+                i += 1
+        return self.jobs[i - leaves]
+
+
+class PendingIndex:
+    """The pending jobs grouped by GPU count; in each group, arrival order and a search by remaining
+    work. The oracle backfilling policy uses it to find the next job that may start without a
+    scan of the queue."""
+
+    __slots__ = ("_groups", "_clock")
+
+    def __init__(self, clock) -> None:
+        self._groups: dict[int, _Group] = {}
+        self._clock = clock
+
+    def add(self, state: JobState) -> None:
+        group = self._groups.get(state.job.num_gpus)
+        if group is None:
+            group = self._groups[state.job.num_gpus] = _Group()
+        group.add(state)
+
+    def remove(self, state: JobState) -> None:
+        self._groups[state.job.num_gpus].remove(state)
+
+    def gpu_counts(self) -> list[int]:
+        """The GPU counts of the pending jobs, ascending."""
+        return sorted(n for n, group in self._groups.items() if group.count)
+
+    def first(self, num_gpus: int, after: int = -1, done_by: float = _INF) -> JobState | None:
+        """The earliest-arrived pending job of ``num_gpus`` GPUs with arrival index (``job.index``)
+        above ``after`` whose remaining work, started now, is done by ``done_by``
+        (``now + remaining <= done_by``); None if there is none. O(log jobs)."""
+        group = self._groups.get(num_gpus)
+        if group is None or not group.count:
+            return None
+        return group.first(after, self._clock.now, done_by)
+
+
+class RunningByEnd:
+    """The running jobs in order of expected end (then fewer GPUs first, then arrival)."""
+
+    __slots__ = ("_sorted",)
+
+    def __init__(self) -> None:
+        self._sorted = SortedList()
+
+    def add(self, state: JobState) -> None:
+        self._sorted.add((state._expected_end, state.job.num_gpus, state.index, state))
+
+    def remove(self, state: JobState) -> None:
+        self._sorted.remove((state._expected_end, state.job.num_gpus, state.index, state))
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+    def __iter__(self) -> Iterator[JobState]:
+        return (entry[3] for entry in self._sorted)
+
+
+class Indexes:
+    """The indexes the engine keeps for its policy, each built from the live jobs on first request
+    and maintained by the engine from then on (``pending``/``running`` stay None until asked for)."""
+
+    __slots__ = ("_clock", "_pending_jobs", "_running_jobs", "pending", "running")
+
+    def __init__(self, clock, pending_jobs: Iterable[JobState], running_jobs: Iterable[JobState]) -> None:
+        self._clock = clock
+        self._pending_jobs = pending_jobs
+        self._running_jobs = running_jobs
+        self.pending: PendingIndex | None = None
+        self.running: RunningByEnd | None = None
+
+    def pending_by_gpus(self) -> PendingIndex:
+        if self.pending is None:
+            self.pending = PendingIndex(self._clock)
+            for state in self._pending_jobs:
+                self.pending.add(state)
+        return self.pending
+
+    def running_by_end(self) -> RunningByEnd:
+        if self.running is None:
+            self.running = RunningByEnd()
+            for state in self._running_jobs:
+                self.running.add(state)
+        return self.running
