@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from heapq import merge
 
 from sim.model import JobState, Preempt, Start, View
+from sim.placement import Planner
 
 
 def greedy_starts(view: View, order: Iterable[JobState], stop_at_first_misfit: bool = False) -> list[Start]:
@@ -19,20 +21,21 @@ def greedy_starts(view: View, order: Iterable[JobState], stop_at_first_misfit: b
     for job in order:
         if planner.free_total == 0:
             break  # nothing more can fit
-        gpus = planner.place(job.num_gpus) if job.num_gpus <= planner.free_total else None
+        gpus = planner.claim(job.num_gpus) if job.num_gpus <= planner.free_total else None
         if gpus is None:
             if stop_at_first_misfit:
                 break
             continue
-        planner.take(gpus)
         starts.append(Start(job.job_id, gpus))
     return starts
 
 
-def preemptive_plan(view: View, order: Iterable[JobState]) -> tuple[list, set[str]]:
+def preemptive_plan(view: View, order: Iterable[JobState]) -> tuple[list, list[JobState]]:
     """Give GPUs by count in ``order`` (running and pending jobs alike), preempt the running jobs
     left out, then place the chosen pending jobs in order; one that cannot be placed on nodes is
-    skipped. Returns the decisions and the ids of the jobs that run afterwards. O(len(order)).
+    skipped. Returns the decisions and the jobs that run afterwards (those kept, in start order,
+    then those started). O(r + the jobs of ``order`` walked before the GPUs run out), so ``order``
+    is best a lazy iterable.
     """
     budget = view.num_gpus
     chosen: list[JobState] = []
@@ -40,64 +43,127 @@ def preemptive_plan(view: View, order: Iterable[JobState]) -> tuple[list, set[st
         if job.num_gpus <= budget:
             chosen.append(job)
             budget -= job.num_gpus
+            if budget == 0:
+                break  # no later job fits
     keep = {job.job_id for job in chosen if job.is_running}
     decisions: list = []
+    runs: list[JobState] = []
     planner = view.planner()
     for job in view.running:
-        if job.job_id not in keep:
+        if job.job_id in keep:
+            runs.append(job)
+        else:
             decisions.append(Preempt(job.job_id))
             planner.release(job.gpus)
-    runs = set(keep)
     for job in chosen:
         if not job.is_running and job.num_gpus <= planner.free_total:
-            gpus = planner.place(job.num_gpus)
+            gpus = planner.claim(job.num_gpus)
             if gpus is not None:
-                planner.take(gpus)
                 decisions.append(Start(job.job_id, gpus))
-                runs.add(job.job_id)
+                runs.append(job)
     return decisions, runs
 
 
-def easy_backfill(view: View, runtime: Callable[[JobState], float],
-                  running_end: Callable[[JobState], float]) -> tuple[list[Start], tuple[str, float] | None]:
+def easy_backfill(view: View, runtime: Callable[[JobState], float] | None = None,
+                  running_end: Callable[[JobState], float] | None = None) -> tuple[list[Start], tuple[str, float] | None]:
     """EASY backfilling: start jobs in arrival order while they fit; the first that does not (the
     head) is reserved the earliest time enough GPUs free up, from ``running_end`` of running jobs
     and ``now + runtime`` of jobs started in this pass; a later job then starts only if it fits and
     either ends by then (``now + runtime``) or uses GPUs the head will not need. The reservation
-    counts GPUs, not nodes. Returns the starts and (head id, reserved time) or None. O(q + r log r).
+    counts GPUs, not nodes. Returns the starts and (head id, reserved time) or None.
+
+    ``runtime`` and ``running_end`` default to the oracle: a job's remaining work and a running
+    job's expected end. The oracle needs no scan: the reservation walks the running jobs by end
+    (``view.running_by_end``) only until it is found, and the later jobs that may start are looked
+    up by GPU count and remaining work (``view.pending_by_gpus``), O(GPU counts × log q) per job
+    started. Other estimates change between passes and cannot be indexed: O(q + r log r).
     """
+    oracle = runtime is None
+    if oracle:
+        runtime, running_end = _remaining, _expected_end
     planner, now = view.planner(), view.now
     queue = iter(view.pending)
     starts, ends, head = [], [], None
     for job in queue:
-        gpus = planner.place(job.num_gpus)
+        gpus = planner.claim(job.num_gpus)
         if gpus is None:
             head = job
             break
-        planner.take(gpus)
         starts.append(Start(job.job_id, gpus))
         ends.append((now + runtime(job), job.num_gpus))
     if head is None:
         return starts, None
-    ends.extend((running_end(job), job.num_gpus) for job in view.running)
+    if oracle:
+        ends = merge(sorted(ends), ((job.expected_end, job.num_gpus) for job in view.running_by_end()))
+    else:
+        ends = sorted(ends + [(running_end(job), job.num_gpus) for job in view.running])
     free, shadow = planner.free_total, math.inf
-    for end, num_gpus in sorted(ends):
+    for end, num_gpus in ends:
         free += num_gpus
         if free >= head.num_gpus:
             shadow = end
             break
     spare = free - head.num_gpus
-    for job in queue:
+    if oracle:
+        _backfill_indexed(view, planner, head, shadow, spare, starts)
+    else:
+        _backfill_scan(queue, planner, now, runtime, shadow, spare, starts)
+    return starts, (head.job_id, shadow)
+
+
+def _remaining(job: JobState) -> float:
+    return job.remaining
+
+
+def _expected_end(job: JobState) -> float:
+    return job.expected_end
+
+
+def _backfill_scan(later: Iterable[JobState], planner: Planner, now: float, runtime: Callable[[JobState], float],
+                   shadow: float, spare: int, starts: list[Start]) -> None:
+    """Backfill from ``later`` (the jobs behind the head, in arrival order), each checked in turn."""
+    for job in later:
+        if planner.free_total == 0:
+            break  # nothing more can start
         if job.num_gpus > planner.free_total:
             continue
         ends_in_time = now + runtime(job) <= shadow
         if not ends_in_time and job.num_gpus > spare:
             continue
-        gpus = planner.place(job.num_gpus)
+        gpus = planner.claim(job.num_gpus)
         if gpus is None:
             continue
-        planner.take(gpus)
         starts.append(Start(job.job_id, gpus))
         if not ends_in_time:
             spare -= job.num_gpus
-    return starts, (head.job_id, shadow)
+
+
+def _backfill_indexed(view: View, planner: Planner, head: JobState, shadow: float, spare: int,
+                      starts: list[Start]) -> None:
+    """``_backfill_scan`` with the oracle runtime, jumping from one job that passes its checks to the
+    next: per GPU count that still fits, the first later job that may start (any job when the count
+    is within the spare GPUs, else one that ends by the shadow time), earliest arrival first. A
+    count whose placement failed is left out until the next start changes the free GPUs."""
+    index, now = view.pending_by_gpus(), view.now
+    counts = index.gpu_counts()
+    after, unplaceable = head.index, set()
+    while planner.free_total:
+        job = None
+        for n in counts:
+            if n > planner.free_total:
+                break
+            if n not in unplaceable:
+                found = index.first(n, after, math.inf if n <= spare else shadow)
+                if found is not None and (job is None or found.index < job.index):
+                    job = found
+        if job is None:
+            return
+        after = job.index
+        gpus = planner.claim(job.num_gpus)
+        if gpus is None:
+            unplaceable.add(job.num_gpus)
+            continue
+        unplaceable.clear()
+        starts.append(Start(job.job_id, gpus))
+        if not now + job.remaining <= shadow:
+            spare -= job.num_gpus

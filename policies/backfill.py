@@ -15,8 +15,10 @@ class EasyBackfill:
 
     The head of the queue is reserved the earliest time enough GPUs free up, from running jobs'
     known (oracle) remaining times; a later job starts now if it fits and either ends by then or
-    uses only GPUs the head will not need. The reservation counts GPUs, not nodes. O(q + r log r).
+    uses only GPUs the head will not need. The reservation counts GPUs, not nodes. No scan of the
+    queue: O((GPU counts × log q + log r) × jobs started) per scheduling point, using the engine's
+    indexes of pending jobs by GPU count and of running jobs by end.
     """
 
     def schedule(self, view, rng):
-        return easy_backfill(view, lambda job: job.remaining, lambda job: job.expected_end)[0]
+        return easy_backfill(view)[0]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import chain
 
 from policies import register
 from policies._common import preemptive_plan
-from sim.model import Wake
+from sim.model import JobState, Wake
 
 _TOLERANCE = 1e-9  # relative: attained service this close below a threshold counts as crossing it
 
@@ -24,12 +25,16 @@ class Tiresias:
     the jobs that run move ahead of those that wait, each group keeping its order. The policy asks
     to be woken when the next running job will cross a threshold.
 
-    Inherently O(jobs in the system) per scheduling point: it walks all its queues.
+    Inherently O(jobs in the system) per scheduling point: it walks its queues until the GPUs run
+    out and keeps them in order. The per-job work is done only for running jobs (demotion, the
+    wake-up) and for new and finished ones; the rest is list operations.
     """
 
     thresholds: tuple[float, ...] = (3250.0, 7200.0)
-    _queues: list[list[str]] = field(default_factory=list, init=False, repr=False)
-    _level: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _queues: list[list[JobState]] = field(default_factory=list, init=False, repr=False)
+    _level: dict[JobState, int] = field(default_factory=dict, init=False, repr=False)
+    _runs: list[JobState] = field(default_factory=list, init=False, repr=False)  # running after the last pass
+    _newest: int = field(default=-1, init=False, repr=False)  # highest arrival index queued so far
 
     def __post_init__(self) -> None:
         if not self.thresholds or any(t <= 0 for t in self.thresholds) or list(self.thresholds) != sorted(set(self.thresholds)):
@@ -40,33 +45,63 @@ class Tiresias:
         return level < len(self.thresholds) and job.attained >= self.thresholds[level] * (1 - _TOLERANCE)
 
     def schedule(self, view, rng):
-        alive = {job.job_id: job for job in view.running}
-        alive.update((job.job_id, job) for job in view.pending)
-        for queue in self._queues:
-            queue[:] = [job_id for job_id in queue if job_id in alive]
-        self._level = {job_id: lvl for job_id, lvl in self._level.items() if job_id in alive}
-        for job in view.pending:
-            if job.job_id not in self._level:
-                self._level[job.job_id] = 0
-                self._queues[0].append(job.job_id)
-        for level, queue in enumerate(self._queues[:-1]):
-            for job_id in [j for j in queue if alive[j].is_running and self._crossed(alive[j], level)]:
-                queue.remove(job_id)
-                lvl = level + 1
-                while self._crossed(alive[job_id], lvl):
-                    lvl += 1
-                self._queues[lvl].append(job_id)
-                self._level[job_id] = lvl
-        order = [alive[job_id] for queue in self._queues for job_id in queue]
-        decisions, runs = preemptive_plan(view, order)
-        for queue in self._queues:
-            queue[:] = [j for j in queue if j in runs] + [j for j in queue if j not in runs]
+        self._forget_finished()
+        self._queue_arrivals(view.pending)
+        self._demote(view.running)
+        decisions, self._runs = preemptive_plan(view, chain.from_iterable(self._queues))
+        self._runs_first()
         wake = math.inf
-        for job_id in runs:
-            level = self._level[job_id]
+        for job in self._runs:
+            level = self._level[job]
             if level < len(self.thresholds):
-                job = alive[job_id]
                 wake = min(wake, view.now + (self.thresholds[level] - job.attained) / job.num_gpus)
         if wake < math.inf:
             decisions.append(Wake(max(wake, math.nextafter(view.now, math.inf))))
         return decisions
+
+    def _forget_finished(self) -> None:
+        """Drop the jobs that ran after the last pass and have finished since (only running jobs end)."""
+        for job in self._runs:
+            if job.end_time is not None:
+                self._queues[self._level.pop(job)].remove(job)
+
+    def _queue_arrivals(self, pending) -> None:
+        """New jobs, in arrival order, to the end of the top queue. They are the pending jobs that
+        arrived after every job already queued: the tail of the pending queue."""
+        new = []
+        for job in reversed(pending):
+            if job.index <= self._newest:
+                break
+            new.append(job)
+        for job in reversed(new):
+            self._level[job] = 0
+            self._queues[0].append(job)
+        if new:
+            self._newest = new[0].index
+
+    def _demote(self, running) -> None:
+        """Running jobs that crossed their queue's threshold go down, top queue first, each queue in
+        its order, to the first queue whose threshold they have not crossed."""
+        crossed = [(self._level[job], job) for job in running if self._crossed(job, self._level[job])]
+        if len(crossed) > 1:
+            crossed.sort(key=lambda lj: (lj[0], self._queues[lj[0]].index(lj[1])))
+        for level, job in crossed:
+            self._queues[level].remove(job)
+            while self._crossed(job, level):
+                level += 1
+            self._queues[level].append(job)
+            self._level[job] = level
+
+    def _runs_first(self) -> None:
+        """In every queue, the running jobs move ahead of the waiting ones, each group keeping its order."""
+        by_level: dict[int, set[JobState]] = {}
+        for job in self._runs:
+            by_level.setdefault(self._level[job], set()).add(job)
+        for level, runs in by_level.items():
+            queue = self._queues[level]
+            front = 0
+            while front < len(queue) and queue[front] in runs:
+                front += 1
+            if front < len(runs):  # some run behind a waiting job: a stable partition
+                queue[:] = [j for j in queue if j in runs] + [j for j in queue if j not in runs]
+        # Queues with no running job keep their order.

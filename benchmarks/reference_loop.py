@@ -1,0 +1,50 @@
+"""The floor the engine is measured against: strict FIFO on a GPU pool as a bare heapq event loop.
+
+No SimPy, no policy object, no placement of GPU ids, no event log: a heap of completions, a
+queue, and a free-GPU count. It follows the engine's rules for one instant (completions first,
+then arrivals in trace order, then start queued jobs in arrival order until the head does not
+fit) and its completion time (``max(start + duration, the next float after start)``), so it
+gives every job the same start and end times as ``simulate(..., policy fifo, placement="pool")``.
+benchmarks/perf.py checks that they agree and states the engine's cost as a ratio to this loop.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Sequence
+
+from sim.model import Job
+
+
+def fifo_pool(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], list[float]]:
+    """Start and end time of every job (in the given order) under strict FIFO on ``num_gpus`` GPUs."""
+    order = sorted(range(len(jobs)), key=lambda i: jobs[i].submit_time)  # stable: trace order on ties
+    submit = [jobs[i].submit_time for i in order]
+    gpus = [jobs[i].num_gpus for i in order]
+    duration = [jobs[i].duration for i in order]
+    n = len(order)
+    start, end = [math.nan] * n, [math.nan] * n
+    running: list[tuple[float, int]] = []  # (end time, arrival position)
+    queue: deque[int] = deque()
+    free, arrived = num_gpus, 0
+    while arrived < n or running:
+        now = running[0][0] if running else math.inf
+        if arrived < n and submit[arrived] < now:
+            now = submit[arrived]
+        while running and running[0][0] == now:
+            free += gpus[heapq.heappop(running)[1]]
+        while arrived < n and submit[arrived] == now:
+            queue.append(arrived)
+            arrived += 1
+        while queue and gpus[queue[0]] <= free:
+            k = queue.popleft()
+            free -= gpus[k]
+            start[k] = now
+            end[k] = max(now + duration[k], math.nextafter(now, math.inf))
+            heapq.heappush(running, (end[k], k))
+    out_start, out_end = [math.nan] * n, [math.nan] * n
+    for k, i in enumerate(order):
+        out_start[i], out_end[i] = start[k], end[k]
+    return out_start, out_end
