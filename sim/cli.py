@@ -91,6 +91,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     s.add_argument("--assign-models", action="store_true", default=None, help="with --calibration: give jobs that "
                    "have only a duration a model from the profile, so GPU types and placement change their speed")
     s.add_argument("--config", metavar="FILE", help="TOML file of settings (flags override it)")
+    s.add_argument("--check", action="store_true", help="replay each run's event log against the simulator's "
+                   "invariants (no GPU double-booked, every job finished once or reported unfinished, GPU-seconds "
+                   "conserved; see sim/check.py); a violation is an error")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="write the run's CSV/JSON files into DIR")
     o.add_argument("--force", action="store_true", help="allow writing into a non-empty DIR")
@@ -247,6 +250,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _note(notes)
     out = experiment.prepare_out(args.out, args.force) if args.out else None
     result = experiment.run(config, jobs, _Progress() if args.progress or (args.progress is None and sys.stderr.isatty()) else None)
+    if args.check:
+        _check([result], config)
     source = "synthetic" if config.synthetic else (config.trace or "bundled sample philly_b436b2.csv")
     print(f"{result.policy} on {result.cluster.summary()}, placement {config.placement}, "
           f"{len(jobs)} jobs from {source}, seed {config.seed}")
@@ -263,6 +268,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(results, config) -> None:
+    """--check: each run's event log replayed against the invariants (sim.check), with the speed
+    model a calibrated run used; the first violation is the error."""
+    from sim.check import verify
+
+    profile = None
+    if config.calibrated:
+        from calibrate.profile import load
+
+        profile = load(config.calibration)
+    for result in results:
+        speed = None
+        if profile is not None:
+            from calibrate.speed import Calibration
+
+            speed = Calibration(profile, result.cluster).speed
+        verify(result, speed)
+    _note([f"check passed: {sum(len(r.events) for r in results):,} events of {len(results)} run(s) keep every "
+           "invariant"])
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from sim import experiment
 
@@ -277,6 +303,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = experiment.prepare_out(args.out, args.force) if args.out else None
     rows, notes = experiment.compare(config, names, args.seeds)
     _note(notes)
+    if args.check:
+        _check([r["result"] for r in rows], config)
     table = []
     for name in names:
         mine = [r for r in rows if r["policy"] == name]

@@ -1,7 +1,8 @@
 """The contract every policy must keep, checked for every registered policy on seeded random workloads.
 
 Only legal decisions (simulate raises otherwise), every job submitted and finished exactly once, the
-same seed gives an identical event log, and no job completes faster than its work.
+same seed gives an identical event log, and no job completes faster than its work. Every run made
+here is also replayed by the invariant checker (sim.check).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 import policies
-from sim.engine import simulate
+from sim.check import check, explain
+from sim.engine import simulate as _simulate
 from sim.errors import GpusimError, PolicyError
 from sim.model import EVENT_KINDS, Cluster, Job
 from sim.placement import STRATEGIES
@@ -26,6 +28,14 @@ VARIANTS = [("tiresias", {"thresholds": [60.0, 400.0]}), ("priority", {"preempti
 CASES = [(name, {}) for name in POLICY_NAMES] + VARIANTS
 CLUSTERS = ["2x8", "4x4", "1x2,2x4"]
 SEEDS = [0, 1, 2, 3]
+
+
+def simulate(*args, **kwargs):
+    """sim.engine.simulate, with the run's event log replayed by the invariant checker."""
+    result = _simulate(*args, **kwargs)
+    violations = check(result)
+    assert not violations, explain(violations)
+    return result
 
 
 def workload(seed: int, num_gpus: int, n: int = 50, load: float = 1.2) -> list[Job]:

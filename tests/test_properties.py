@@ -1,6 +1,7 @@
 """Property tests (Hypothesis) over random small workloads, clusters, placements, policies and overheads.
 
-Each property is checked by replaying the event log, independently of the engine's own bookkeeping.
+Each property is checked by replaying the event log, independently of the engine's own bookkeeping;
+every run is also replayed by the invariant checker (sim.check), which must agree.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import policies
+from sim.check import check, explain
 from sim.engine import check_fits, simulate
 from sim.metrics import busy_gpu_seconds
 from sim.model import Cluster, Job, NodeSpec, Preempt, Start, Wake
@@ -88,7 +90,10 @@ def scenarios(draw):
 
 def run(scenario):
     cluster, placement, jobs, (name, args), overhead, seed = scenario
-    return simulate(jobs, cluster, make_policy(name, args), seed, placement=placement, restart_overhead=overhead)
+    result = simulate(jobs, cluster, make_policy(name, args), seed, placement=placement, restart_overhead=overhead)
+    violations = check(result)
+    assert not violations, explain(violations)
+    return result
 
 
 def runs_of(events):

@@ -1,0 +1,274 @@
+"""Invariants of a finished run, checked by replaying its event log (``gpusim run --check``).
+
+The check needs only what a SimResult holds (the log and the run's inputs: jobs, cluster, restart
+overhead, ``until``) and, for a calibrated run, the speed function the engine used; it shares no
+bookkeeping with the engine. It verifies four rules:
+
+``event``
+    Every event is well formed: a known kind, a finite time >= 0, times never decreasing and none
+    after ``until``, the id of one of the run's jobs (the stop event has none), GPUs only on start
+    and preempt, the stop event (at most one) last and at the run's end time.
+``gpu``
+    No GPU is double-booked: a start takes as many GPUs as the job needs, distinct, existing and
+    free; a preemption returns exactly the GPUs its job holds; a finish returns them.
+``finish``
+    Every job lives in order and finishes once or is reported unfinished: submitted once, at its
+    submit time (when that is before the run's end); started only while pending, preempted or
+    finished only while running, finished at most once and then never seen again. A job without a
+    finish needs the stop event, and the run's summary counts exactly those jobs as unfinished.
+``work``
+    GPU-seconds are conserved. Per job, the work its runs did (the time each run held its GPUs
+    after the restart overhead, which every start but the first pays, times the speed rate of
+    its GPUs: 1 without a speed model) equals its duration if it finished and stays below it if
+    not. Over the run, the busy GPU-seconds the metrics report equal the sum over runs of GPUs x
+    time held, and are at most the cluster's GPUs x the makespan (utilization <= 1).
+
+A new event kind must be taught to ``_Replay`` (an unknown kind is a violation, so that the
+check never passes a log it cannot read).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from sim.errors import GpusimError
+from sim.model import Job
+
+#: The rules a violation can break, in the order the module docstring explains them.
+RULES = ("event", "gpu", "finish", "work")
+
+#: Seconds of a job's ``duration`` done per second of running on some GPUs (calibrate.speed).
+Speed = Callable[[Job, tuple[int, ...]], float]
+
+# Relative slack for sums of floating-point times (the engine's own rounding is far smaller).
+_REL = 1e-9
+
+
+class Violation(NamedTuple):
+    """One broken invariant: which rule, when (simulated seconds), which job ("" for none), what."""
+
+    rule: str
+    time: float
+    job_id: str
+    message: str
+
+    def __str__(self) -> str:
+        job = f" job {self.job_id}" if self.job_id else ""
+        return f"{self.rule} at t={self.time:g}s{job}: {self.message}"
+
+
+class CheckError(GpusimError):
+    """A run broke its invariants; the message gives the count and the first violation."""
+
+
+@dataclass
+class _Job:
+    """What the replay knows of one job: its state and the runs it made."""
+
+    job: Job
+    state: str = "new"  # new → pending ⇄ running → finished
+    gpus: tuple[int, ...] = ()
+    started: float = 0.0  # when the current run began
+    runs: list[tuple[float, float, tuple[int, ...]]] = field(default_factory=list)  # (start, end, gpus)
+
+
+class _Replay:
+    """One pass over the log, applying each event to the jobs' states and the GPUs' owners."""
+
+    def __init__(self, result, speed: Speed | None) -> None:
+        self.result, self.speed = result, speed
+        self.num_gpus = result.cluster.num_gpus
+        self.jobs = {j.job_id: _Job(j) for j in result.jobs}
+        self.owner: dict[int, str] = {}
+        self.found: list[Violation] = []
+        self.last = 0.0
+        self.stop: float | None = None
+
+    def flag(self, rule: str, time: float, job_id: str, message: str) -> None:
+        self.found.append(Violation(rule, time, job_id, message))
+
+    def run(self) -> list[Violation]:
+        for i, e in enumerate(self.result.events):
+            self.event(i, e)
+        self.end()
+        return self.found
+
+    def event(self, i: int, e) -> None:
+        t, kind, job_id = e.time, e.kind, e.job_id
+        if not (isinstance(t, (int, float)) and math.isfinite(t) and t >= 0):
+            self.flag("event", self.last, job_id, f"event {i} ({kind}) has time {t!r}")
+            return
+        if t < self.last:
+            self.flag("event", t, job_id, f"event {i} ({kind}) goes back in time from t={self.last:g}s")
+        self.last = max(self.last, t)
+        if self.result.until is not None and t > self.result.until:
+            self.flag("event", t, job_id, f"{kind} after the run's until={self.result.until:g}s")
+        if self.stop is not None:
+            self.flag("event", t, job_id, f"{kind} after the stop event")
+        if kind == "stop":
+            if job_id or e.gpus:
+                self.flag("event", t, job_id, "the stop event names a job or GPUs")
+            self.stop = t
+            return
+        state = self.jobs.get(job_id)
+        if state is None:
+            self.flag("event", t, job_id, f"{kind} of a job that is not in the run")
+            return
+        if kind not in ("start", "preempt") and e.gpus:
+            self.flag("event", t, job_id, f"{kind} event carries GPUs {tuple(e.gpus)}")
+        handler = {"submit": self.submit, "start": self.start, "preempt": self.preempt, "finish": self.finish}.get(kind)
+        if handler is None:
+            self.flag("event", t, job_id, f"unknown event kind {kind!r}")
+            return
+        handler(t, state, e)
+
+    # --- one handler per kind ---------------------------------------------------------------------
+
+    def submit(self, t: float, s: _Job, e) -> None:
+        if s.state != "new":
+            self.flag("finish", t, s.job.job_id, "submitted more than once")
+            return
+        if t != s.job.submit_time:
+            self.flag("finish", t, s.job.job_id, f"submitted at t={t!r}s, not at its submit time {s.job.submit_time!r}s")
+        s.state = "pending"
+
+    def start(self, t: float, s: _Job, e) -> None:
+        job_id = s.job.job_id
+        if s.state != "pending":
+            self.flag("finish", t, job_id, f"started while {s.state if s.state != 'new' else 'not yet submitted'}")
+            if s.state == "running":
+                self._release(t, s, s.gpus)  # treat it as a restart, so later events still line up
+        try:
+            gpus = tuple(operator.index(g) for g in e.gpus)
+        except TypeError:
+            self.flag("gpu", t, job_id, f"GPUs {tuple(e.gpus)!r} are not integers")
+            gpus = ()
+        if len(gpus) != s.job.num_gpus:
+            self.flag("gpu", t, job_id, f"started on {len(gpus)} GPU(s), needs {s.job.num_gpus}")
+        if len(set(gpus)) != len(gpus):
+            self.flag("gpu", t, job_id, f"started on a GPU more than once: {gpus}")
+        for g in gpus:
+            if not 0 <= g < self.num_gpus:
+                self.flag("gpu", t, job_id, f"GPU {g} does not exist (the cluster has {self.num_gpus})")
+            elif g in self.owner and self.owner[g] != job_id:
+                self.flag("gpu", t, job_id, f"GPU {g} is double-booked: job {self.owner[g]} holds it")
+            self.owner[g] = job_id
+        s.state, s.gpus, s.started = "running", gpus, t
+
+    def preempt(self, t: float, s: _Job, e) -> None:
+        if s.state != "running":
+            self.flag("finish", t, s.job.job_id, f"preempted while {s.state if s.state != 'new' else 'not submitted'}")
+            return
+        if tuple(e.gpus) != s.gpus:
+            self.flag("gpu", t, s.job.job_id, f"preemption returns GPUs {tuple(e.gpus)}, the job holds {s.gpus}")
+        self._release(t, s, s.gpus)
+        s.state = "pending"
+
+    def finish(self, t: float, s: _Job, e) -> None:
+        if s.state == "finished":
+            self.flag("finish", t, s.job.job_id, "finished more than once")
+            return
+        if s.state != "running":
+            self.flag("finish", t, s.job.job_id, f"finished while {s.state if s.state != 'new' else 'not submitted'}")
+        else:
+            self._release(t, s, s.gpus)
+        s.state = "finished"
+
+    def _release(self, t: float, s: _Job, gpus: tuple[int, ...]) -> None:
+        s.runs.append((s.started, t, gpus))
+        for g in gpus:
+            if self.owner.get(g) == s.job.job_id:
+                del self.owner[g]
+            else:
+                self.flag("gpu", t, s.job.job_id, f"returns GPU {g}, which job {self.owner.get(g)} holds")
+        s.gpus = ()
+
+    # --- after the last event ---------------------------------------------------------------------
+
+    def end(self) -> None:
+        result = self.result
+        end = self.stop if self.stop is not None else self.last
+        if result.end_time != end:
+            self.flag("event", end, "", f"the run's end time {result.end_time!r}s is not its last event's {end!r}s")
+        for s in self.jobs.values():
+            if s.state == "running":  # held its GPUs up to the stop
+                s.runs.append((s.started, end, s.gpus))
+            if s.state != "finished" and self.stop is None:
+                self.flag("finish", end, s.job.job_id, "never finished, and no stop event reports it unfinished")
+            if s.state == "new" and s.job.submit_time <= end:
+                self.flag("finish", end, s.job.job_id, f"never submitted, though its submit time "
+                          f"{s.job.submit_time:g}s is within the run")
+        if self.stop is not None and all(s.state == "finished" for s in self.jobs.values()):
+            self.flag("event", self.stop, "", "a stop event, but every job finished")
+        self.work(end)
+
+    def work(self, end: float) -> None:
+        overhead = self.result.restart_overhead
+        held_total = 0.0
+        for s in self.jobs.values():
+            done = slack = 0.0
+            for k, (a, b, gpus) in enumerate(s.runs):
+                held_total += s.job.num_gpus * (b - a)
+                rate = 1.0
+                if self.speed is not None and len(gpus) == s.job.num_gpus and all(0 <= g < self.num_gpus for g in gpus):
+                    rate = float(self.speed(s.job, gpus))
+                done += rate * max(0.0, b - a - (overhead if k else 0.0))
+                slack += rate * 8 * math.ulp(max(abs(b), 1.0))  # the clock's rounding at the run's end
+            duration = s.job.duration
+            if duration is None:
+                continue
+            tol = _REL * duration + slack
+            if s.state == "finished" and s.runs and not math.isclose(done, duration, rel_tol=0, abs_tol=tol):
+                self.flag("work", end, s.job.job_id, f"its runs did {done!r}s of work; its duration is {duration!r}s")
+            elif s.state != "finished" and done > duration + tol:
+                self.flag("work", end, s.job.job_id, f"unfinished after {done!r}s of work, over its duration "
+                          f"{duration!r}s")
+        if self.found:
+            return  # the metrics below assume a well-formed log
+        self.accounting(end, held_total)
+
+    def accounting(self, end: float, held: float) -> None:
+        """The metrics' totals against the replay's: busy GPU-seconds, unfinished jobs, utilization."""
+        from sim import metrics
+
+        result = self.result
+        try:
+            busy = metrics.busy_gpu_seconds(result.events)
+            summary = result.summary()
+        except Exception as err:  # a metric that cannot read this log is itself a finding
+            self.flag("work", end, "", f"the metrics fail on this log: {type(err).__name__}: {err}")
+            return
+        if not math.isclose(busy, held, rel_tol=_REL, abs_tol=_REL * max(1.0, end) * max(1, len(result.jobs))):
+            self.flag("work", end, "", f"the metrics count {busy!r} busy GPU-seconds; the runs held {held!r}")
+        unfinished = sum(s.state != "finished" for s in self.jobs.values())
+        if summary["unfinished"] != unfinished:
+            self.flag("finish", end, "", f"the summary reports {summary['unfinished']} unfinished job(s); "
+                      f"the log has {unfinished}")
+        capacity = self.num_gpus * summary["makespan"]
+        if held > capacity * (1 + _REL) + _REL:
+            self.flag("work", end, "", f"the runs held {held!r} GPU-seconds, more than the cluster's {capacity!r} "
+                      f"({self.num_gpus} GPUs x makespan {summary['makespan']!r}s)")
+
+
+def check(result, speed: Speed | None = None) -> list[Violation]:
+    """Every violation of the run's invariants (see the module docstring), in log order; empty
+    when the run is sound. ``speed`` is the speed model a calibrated run used (None: rate 1)."""
+    return _Replay(result, speed).run()
+
+
+def verify(result, speed: Speed | None = None) -> None:
+    """Raise CheckError (one line: how many violations, and the first) unless the run is sound."""
+    found = check(result, speed)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise CheckError(f"check failed: {len(found)} invariant violation(s) in the event log of {result.policy!r}; "
+                         f"first: {found[0]}{more}")
+
+
+def explain(violations: Sequence[Violation]) -> str:
+    """Violations one per line (for tests and debugging)."""
+    return "\n".join(map(str, violations))
