@@ -8,6 +8,7 @@ from heapq import merge
 
 from sim.model import JobState, Preempt, Start, View
 from sim.placement import Planner
+from sim.resources import ResourcePlanner
 
 
 def greedy_starts(view: View, order: Iterable[JobState], stop_at_first_misfit: bool = False) -> list[Start]:
@@ -17,11 +18,29 @@ def greedy_starts(view: View, order: Iterable[JobState], stop_at_first_misfit: b
     blocking). O(len(order) × placement cost).
     """
     planner = view.planner()
+    if isinstance(planner, ResourcePlanner):
+        return _greedy_resources(planner, order, stop_at_first_misfit)
     starts = []
     for job in order:
         if planner.free_total == 0:
             break  # nothing more can fit
         gpus = planner.claim(job.num_gpus) if job.num_gpus <= planner.free_total else None
+        if gpus is None:
+            if stop_at_first_misfit:
+                break
+            continue
+        starts.append(Start(job.job_id, gpus))
+    return starts
+
+
+def _greedy_resources(planner: ResourcePlanner, order: Iterable[JobState], stop_at_first_misfit: bool) -> list[Start]:
+    """``greedy_starts`` under the resource model: each job placed by its own demands."""
+    starts = []
+    for job in order:
+        if not planner.has_room():
+            break
+        fits = job.num_gpus <= planner.free_total or planner.shares(job)
+        gpus = planner.claim_job(job) if fits else None
         if gpus is None:
             if stop_at_first_misfit:
                 break
@@ -54,10 +73,10 @@ def preemptive_plan(view: View, order: Iterable[JobState]) -> tuple[list, list[J
             runs.append(job)
         else:
             decisions.append(Preempt(job.job_id))
-            planner.release(job.gpus)
+            planner.release_job(job.gpus, job)
     for job in chosen:
-        if not job.is_running and job.num_gpus <= planner.free_total:
-            gpus = planner.claim(job.num_gpus)
+        if not job.is_running and (job.num_gpus <= planner.free_total or planner.shares(job)):
+            gpus = planner.claim_job(job)
             if gpus is not None:
                 decisions.append(Start(job.job_id, gpus))
                 runs.append(job)
@@ -79,13 +98,14 @@ def easy_backfill(view: View, runtime: Callable[[JobState], float] | None = None
     started. Other estimates change between passes and cannot be indexed: O(q + r log r).
     """
     oracle = runtime is None
+    resources = isinstance(view.planner(), ResourcePlanner)  # the GPU-count index cannot see demands
     if oracle:
         runtime, running_end = _remaining, _expected_end
     planner, now = view.planner(), view.now
     queue = iter(view.pending)
     starts, ends, head = [], [], None
     for job in queue:
-        gpus = planner.claim(job.num_gpus)
+        gpus = planner.claim_job(job)
         if gpus is None:
             head = job
             break
@@ -104,7 +124,7 @@ def easy_backfill(view: View, runtime: Callable[[JobState], float] | None = None
             shadow = end
             break
     spare = free - head.num_gpus
-    if oracle:
+    if oracle and not resources:
         _backfill_indexed(view, planner, head, shadow, spare, starts)
     else:
         _backfill_scan(queue, planner, now, runtime, shadow, spare, starts)
@@ -123,14 +143,14 @@ def _backfill_scan(later: Iterable[JobState], planner: Planner, now: float, runt
                    shadow: float, spare: int, starts: list[Start]) -> None:
     """Backfill from ``later`` (the jobs behind the head, in arrival order), each checked in turn."""
     for job in later:
-        if planner.free_total == 0:
+        if not planner.has_room():
             break  # nothing more can start
-        if job.num_gpus > planner.free_total:
+        if job.num_gpus > planner.free_total and not planner.shares(job):
             continue
         ends_in_time = now + runtime(job) <= shadow
         if not ends_in_time and job.num_gpus > spare:
             continue
-        gpus = planner.claim(job.num_gpus)
+        gpus = planner.claim_job(job)
         if gpus is None:
             continue
         starts.append(Start(job.job_id, gpus))

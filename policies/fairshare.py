@@ -89,16 +89,16 @@ class FairShare:
         heap = [(-(share[g] - held.get(g, 0)), jobs[0].index, g, 0) for g, jobs in pending.items() if jobs]
         heapq.heapify(heap)
         starts = []
-        while heap and planner.free_total > 0:
+        while heap and planner.has_room():
             _, _, g, i = heapq.heappop(heap)
             jobs = pending[g]
             # Free GPUs only shrink during the walk, so a job that does not fit now never will: skip it.
             while i < len(jobs):
                 job = jobs[i]
                 i += 1
-                gpus = planner.place(job.num_gpus) if job.num_gpus <= planner.free_total else None
+                fits = job.num_gpus <= planner.free_total or planner.shares(job)
+                gpus = planner.claim_job(job) if fits else None
                 if gpus is not None:
-                    planner.take(gpus)
                     starts.append(Start(job.job_id, gpus))
                     held[g] = held.get(g, 0) + job.num_gpus
                     break

@@ -26,7 +26,8 @@ from sim import metrics
 from sim.errors import GpusimError, PolicyError
 from sim.model import (FINISH, PREEMPT, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState,
                        Policy, Preempt, Start, View, Wake)
-from sim.placement import DEFAULT, Planner
+from sim.placement import DEFAULT
+from sim.resources import DEFAULT_SHARING, planner_for, why_never
 from sim.queues import Indexes
 from sim.rng import stream
 
@@ -58,13 +59,21 @@ class SimResult:
         return metrics.timeseries(self.events, {j.job_id: j.num_gpus for j in self.jobs})
 
 
-def check_fits(jobs: Iterable[Job], cluster: Cluster, placement: str = DEFAULT) -> list[Job]:
-    """The jobs that could never run on ``cluster`` (placed on an empty cluster, they do not fit)."""
-    empty = Planner([n.num_gpus for n in cluster.nodes], placement)
-    fits: dict[int, bool] = {}
-    for n in {j.num_gpus for j in jobs}:
-        fits[n] = empty.place(n) is not None
-    return [j for j in jobs if not fits[j.num_gpus]]
+def check_fits(jobs: Iterable[Job], cluster: Cluster, placement: str = DEFAULT, resources: bool = False) -> list[Job]:
+    """The jobs that could never run on ``cluster`` (placed on an empty cluster, they do not fit;
+    with ``resources``, under the resource model: GPU type and memory, CPU and memory)."""
+    jobs = list(jobs)
+    empty = planner_for(cluster, placement, resources=resources)
+    fits: dict = {}
+    if not resources:
+        for n in {j.num_gpus for j in jobs}:
+            fits[n] = empty.place(n) is not None
+        return [j for j in jobs if not fits[j.num_gpus]]
+    key = lambda j: (j.num_gpus, j.gpu_type, j.gpu_milli, j.gpu_memory_mib, j.cpu_milli, j.memory_mib)  # noqa: E731
+    for j in jobs:
+        if key(j) not in fits:
+            fits[key(j)] = empty.place_job(j) is not None
+    return [j for j in jobs if not fits[key(j)]]
 
 
 def _exact_delay(now: float, at: float) -> float:
@@ -80,7 +89,8 @@ def _exact_delay(now: float, at: float) -> float:
 class _Engine:
     def __init__(self, jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int,
                  placement: str, restart_overhead: float, speed: Speed | None = None,
-                 progress: Callable[[float, int, int], None] | None = None) -> None:
+                 progress: Callable[[float, int, int], None] | None = None, *, resources: bool = False,
+                 sharing: str = DEFAULT_SHARING) -> None:
         self.speed = speed
         self.progress = progress
         self.done = 0
@@ -91,7 +101,7 @@ class _Engine:
         self.name = getattr(policy, "name", type(policy).__name__)
         self.rng = stream(seed, "policy")
         self.overhead = restart_overhead
-        self.planner = Planner([n.num_gpus for n in cluster.nodes], placement)
+        self.planner = planner_for(cluster, placement, jobs, resources, sharing)
         order = sorted(range(len(jobs)), key=lambda i: jobs[i].submit_time)  # stable: trace order on ties
         self.states = [JobState(jobs[i], k, self.clock) for k, i in enumerate(order)]
         self.pending: SortedDict = SortedDict()
@@ -179,7 +189,7 @@ class _Engine:
         state._attained += state.num_gpus * max(0.0, now - state._progress_from)
         state._remaining, state._running, state._end_time, state._expected_end = 0.0, False, now, None
         state._run += 1
-        self.planner.release(state._gpus)
+        self.planner.release_job(state._gpus, state.job)
         state._gpus, state._start_time = (), None
         del self.running[state.job_id]
         self.done += 1
@@ -210,15 +220,15 @@ class _Engine:
             if state is None or self.pending.get(state.index) is not state or d.job_id in preempted:
                 raise self._illegal(now, d, "job is not pending")
             if d.gpus is None:
-                if state.num_gpus > self.planner.free_total:
+                if state.num_gpus > self.planner.free_total and not self.planner.shares(state.job):
                     raise self._illegal(now, d, f"needs {state.num_gpus} GPUs, {self.planner.free_total} free")
-                gpus = self.planner.place(state.num_gpus)
+                gpus = self.planner.place_job(state.job)
                 if gpus is None:
                     continue  # fits by count but not on nodes: skipped at this point, by design
             else:
                 gpus = self._gpus_of(d, state, now)
             try:
-                self.planner.take(gpus)
+                self.planner.take_job(gpus, state.job)
             except ValueError as err:
                 raise self._illegal(now, d, str(err)) from None
             self._start(state, gpus, now)
@@ -276,7 +286,7 @@ class _Engine:
         state._running, state._expected_end, state._start_time = False, None, None
         state._preemptions += 1
         state._run += 1
-        self.planner.release(state._gpus)
+        self.planner.release_job(state._gpus, state.job)
         self.events.add(now, PREEMPT, state.index, state._gpus)
         state._gpus = ()
         del self.running[state.job_id]
@@ -304,9 +314,11 @@ class _Engine:
         return end
 
 
-def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_overhead: float) -> None:
+def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_overhead: float,
+                 resources: bool = False) -> None:
     """The checks every run's inputs pass before simulation (shared with sim.stepper): a valid
-    restart overhead, a duration for every job, unique ids, and no job that can never fit."""
+    restart overhead, a duration for every job, unique ids, and no job that can never fit (with
+    ``resources``, under the resource model, each such job's reason named)."""
     if restart_overhead < 0 or not math.isfinite(restart_overhead):
         raise GpusimError(f"restart_overhead must be a non-negative number of seconds, got {restart_overhead!r}")
     no_duration = [j.job_id for j in jobs if j.duration is None]
@@ -317,9 +329,10 @@ def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_
     duplicates = [j.job_id for j in jobs if j.job_id in seen or seen.add(j.job_id)]
     if duplicates:
         raise GpusimError(f"duplicate job ids: {', '.join(duplicates[:10])}")
-    too_big = check_fits(jobs, cluster, placement)
+    too_big = check_fits(jobs, cluster, placement, resources)
     if too_big:
-        ids = ", ".join(f"{j.job_id} ({j.num_gpus} GPUs)" for j in too_big[:10])
+        ids = ", ".join(f"{j.job_id} ({why_never(j, cluster) if resources else f'{j.num_gpus} GPUs'})"
+                        for j in too_big[:10])
         more = f" and {len(too_big) - 10} more" if len(too_big) > 10 else ""
         raise GpusimError(
             f"{len(too_big)} job(s) can never fit the cluster {cluster} ({cluster.num_gpus} GPUs, "
@@ -329,7 +342,8 @@ def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_
 
 def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 0, *,
              placement: str = DEFAULT, restart_overhead: float = 0.0, until: float | None = None,
-             speed: Speed | None = None, progress: Callable[[float, int, int], None] | None = None) -> SimResult:
+             speed: Speed | None = None, progress: Callable[[float, int, int], None] | None = None,
+             resources: bool = False, sharing: str = DEFAULT_SHARING, faults: Faults | None = None) -> SimResult:
     """Run ``policy`` on ``jobs`` over ``cluster`` and return the event log with its inputs.
 
     Jobs need not be sorted (ties keep their given order). A job that could never fit the cluster
@@ -339,13 +353,18 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
     says how many seconds of the job's ``duration`` one second of running on ``gpus`` does (a
     calibrated speed model: GPU types, node spread); without it every job runs at rate 1.
     ``progress(now, finished, total)``, if given, is called after every scheduling pass.
+    ``resources`` turns the resource model on (``sim.resources``: GPU types and memory, shared GPUs
+    placed by ``sharing``, CPU and memory per node); off, every job gets whole GPUs of any type.
+    ``faults`` (``sim.faults.Faults``) makes nodes fail and be repaired, killing the jobs on them;
+    the result's ``faults`` then holds the counters ``fault_summary`` reports.
     """
     jobs = tuple(jobs)
     if not isinstance(policy, Policy):
         raise GpusimError(f"{policy!r} is not a policy: it has no schedule(view, rng) method")
     if until is not None and not (until >= 0 and math.isfinite(until)):
         raise GpusimError(f"until must be a non-negative number of seconds, got {until!r}")
-    check_inputs(jobs, cluster, placement, restart_overhead)
-    engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead, speed, progress)
+    check_inputs(jobs, cluster, placement, restart_overhead, resources)
+    engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead, speed, progress,
+                     resources=resources, sharing=sharing)
     end = engine.run(until)
     return SimResult(jobs, cluster, engine.events, end, engine.name, placement, seed, restart_overhead, until)

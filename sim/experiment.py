@@ -21,6 +21,7 @@ from sim.errors import GpusimError
 from sim.metrics import JOB_COLUMNS, SUMMARY_KEYS, TIMESERIES_COLUMNS
 from sim.model import Cluster, Job
 from sim.placement import DEFAULT, STRATEGIES
+from sim.resources import DEFAULT_SHARING, SHARING
 from traces.formats import FORMATS
 from traces.formats import read as read_trace
 from traces.synthetic import Durations, Workload, parse_sizes
@@ -43,7 +44,9 @@ class RunConfig:
     its inter-arrival times. ``calibration`` is a fitted profile (calibrate/profiles/*.json): jobs
     given as model/batch_size/iterations get their durations from it, and every calibrated job's
     speed depends on its GPUs' types and nodes; ``assign_models`` first gives jobs that have only
-    a duration a model from the profile (calibrate.speed.assign_models).
+    a duration a model from the profile (calibrate.speed.assign_models). ``resources`` turns on
+    the resource model (sim.resources: GPU types and memory, shared GPUs placed by ``sharing``,
+    CPU and memory per node); ``cluster`` may name a cluster file (sim.cluster_file).
 
     The demo (no trace, no synthetic workload: the bundled sample) is calibrated by default with
     the bundled Gavel profile and models assigned; ``calibration="none"`` turns calibration off
@@ -69,6 +72,8 @@ class RunConfig:
     restart_overhead: float = 0.0
     until: float | None = None
     drop_oversize: bool = False
+    resources: bool = False
+    sharing: str = DEFAULT_SHARING
 
     def __post_init__(self) -> None:
         if self.calibration is None and self.trace is None and self.synthetic is None:
@@ -83,6 +88,8 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise GpusimError(f"setting {name!r} must be a non-negative number of seconds, got {value!r}")
+        if self.sharing not in SHARING:
+            raise GpusimError(f"unknown GPU sharing placement {self.sharing!r}; choose one of {', '.join(SHARING)}")
         if self.placement not in STRATEGIES:
             raise GpusimError(f"unknown placement {self.placement!r}; choose one of {', '.join(STRATEGIES)}")
         if self.scale_load is not None and self.synthetic is not None:
@@ -128,7 +135,7 @@ _TYPES = {
     "window_end": (int, float, type(None)), "on_error": (str,), "procs_per_gpu": (int,),
     "scale_load": (int, float, type(None)), "calibration": (str, type(None)), "assign_models": (bool,),
     "policy_args": (Mapping,), "placement": (str,), "seed": (int,), "restart_overhead": (int, float),
-    "until": (int, float, type(None)), "drop_oversize": (bool,),
+    "until": (int, float, type(None)), "drop_oversize": (bool,), "resources": (bool,), "sharing": (str,),
 }
 
 
@@ -255,7 +262,7 @@ def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):
     """Calibrate durations, then drop (and report) jobs that can never fit, when asked to."""
     jobs = _calibrate(config, jobs, notes)
     if config.drop_oversize:
-        too_big = check_fits(jobs, Cluster.parse(config.cluster), config.placement)
+        too_big = check_fits(jobs, Cluster.parse(config.cluster), config.placement, config.resources)
         if too_big:
             gone = {j.job_id for j in too_big}
             jobs = tuple(j for j in jobs if j.job_id not in gone)
@@ -276,7 +283,8 @@ def run(config: RunConfig, jobs: Sequence[Job] | None = None, progress=None) -> 
     cal = calibration(config)
     return simulate(jobs, cluster, policy, config.seed, placement=config.placement,
                     restart_overhead=config.restart_overhead, until=config.until,
-                    speed=None if cal is None else cal.speed, progress=progress)
+                    speed=None if cal is None else cal.speed, progress=progress,
+                    resources=config.resources, sharing=config.sharing)
 
 
 def compare(config: RunConfig, names: Sequence[str], seeds: int) -> tuple[list[dict], list[str]]:

@@ -11,7 +11,7 @@ import operator
 import re
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import TYPE_CHECKING, NamedTuple, Protocol, Union, overload, runtime_checkable
 
@@ -32,11 +32,14 @@ class Job:
     (all or nothing). ``deadline`` is on the same clock as ``submit_time``. The fields after it
     are kept from real traces for analysis and for policies that want them (the engine itself
     ignores them): ``estimate`` is the user's requested run time (SWF), ``status`` the trace's
-    final state, ``gpu_type`` a required GPU model, ``gpu_milli`` the share of one GPU per GPU in
-    thousandths (1000 = whole; the engine still gives whole GPUs), ``cpu_milli`` and
-    ``memory_mib`` the CPU and memory requests, and ``censored`` marks a job still running when
-    the trace ended (its duration is a lower bound). ``batch_size`` and ``iterations`` (global
-    batch and training steps) let a calibration profile turn ``model`` into running times.
+    final state, ``gpu_type`` a required GPU model (alternatives separated by ``|``), ``gpu_milli``
+    the share of one GPU per GPU in thousandths (1000 = whole), ``cpu_milli`` and ``memory_mib``
+    the CPU and memory requests of the whole job, ``gpu_memory_mib`` the GPU memory it needs on
+    each of its GPUs, and ``censored`` marks a job still running when the trace ended (its
+    duration is a lower bound). ``batch_size`` and ``iterations`` (global batch and training
+    steps) let a calibration profile turn ``model`` into running times. The engine enforces
+    ``gpu_type``, ``gpu_milli``, ``gpu_memory_mib``, ``cpu_milli`` and ``memory_mib`` only in a
+    run with the resource model on (``sim.resources``); otherwise every job gets whole GPUs.
     """
 
     job_id: str
@@ -57,6 +60,7 @@ class Job:
     censored: bool = False
     batch_size: int | None = None
     iterations: float | None = None
+    gpu_memory_mib: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_gpus, int) or isinstance(self.num_gpus, bool) or self.num_gpus < 1:
@@ -76,10 +80,16 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
-    """A machine: ``num_gpus`` GPUs of one ``gpu_type``."""
+    """A machine: ``num_gpus`` GPUs of one ``gpu_type``, each with ``gpu_memory_mib`` of memory, and
+    ``cpu_milli`` CPU (thousandths of a core) and ``memory_mib`` main memory; None means unknown,
+    which the resource model treats as no limit."""
 
     num_gpus: int
     gpu_type: str = "generic"
+    gpu_memory_mib: int | None = None
+    cpu_milli: int | None = None
+    memory_mib: int | None = None
+    name: str | None = None
 
 
 _GROUP = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*(?::\s*([A-Za-z0-9_.\-]+)\s*)?$")
@@ -87,9 +97,14 @@ _GROUP = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*(?::\s*([A-Za-z0-9_.\-]+)\s*)?$")
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
-    """An ordered tuple of nodes. GPUs are numbered globally: node 0's first, then node 1's, ..."""
+    """An ordered tuple of nodes. GPUs are numbered globally: node 0's first, then node 1's, ...
+
+    ``source`` is the cluster file it was read from (None for a spec string); it is what
+    ``str()`` gives back, so a resolved configuration names the file again.
+    """
 
     nodes: tuple[NodeSpec, ...]
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -100,7 +115,12 @@ class Cluster:
 
     @classmethod
     def parse(cls, spec: str) -> Cluster:
-        """Build a cluster from ``NODESxGPUS[:TYPE]`` groups, comma-separated (``4x8:A100,8x4:V100``)."""
+        """Build a cluster from ``NODESxGPUS[:TYPE]`` groups, comma-separated (``4x8:A100,8x4:V100``),
+        or read it from a cluster file (``.csv`` or ``.toml``, see ``sim.cluster_file``)."""
+        from sim import cluster_file
+
+        if cluster_file.is_file_spec(spec):
+            return cluster_file.read(spec)
         nodes: list[NodeSpec] = []
         for group in spec.split(","):
             match = _GROUP.match(group)
@@ -130,6 +150,8 @@ class Cluster:
         return f"{len(self.nodes)} nodes, {self.num_gpus} GPUs ({kinds})"
 
     def __str__(self) -> str:
+        if self.source is not None:
+            return self.source
         groups: list[list] = []
         for node in self.nodes:
             if groups and groups[-1][1:] == [node.num_gpus, node.gpu_type]:

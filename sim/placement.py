@@ -199,6 +199,33 @@ class Planner:
             self._flip(mask, gpus, -len(gpus))
         return gpus
 
+    # Job-aware calls: the same as the count-only ones here; a ``sim.resources.ResourcePlanner``
+    # also enforces the job's demands (GPU type and memory, shared GPUs, CPU and memory).
+
+    def place_job(self, job) -> tuple[int, ...] | None:
+        """The GPUs the strategy would give ``job`` (a Job or JobState) now, or None."""
+        return self.place(job.num_gpus)
+
+    def claim_job(self, job) -> tuple[int, ...] | None:
+        """``place_job`` then ``take_job`` in one step: the GPUs now held, or None (nothing taken)."""
+        return self.claim(job.num_gpus)
+
+    def take_job(self, gpus: Sequence[int], job) -> None:
+        """Give ``gpus`` to ``job``, all or none; ValueError says why they cannot be its."""
+        self.take(gpus)
+
+    def release_job(self, gpus: Sequence[int], job) -> None:
+        """Take ``gpus`` back from ``job``."""
+        self.release(gpus)
+
+    def shares(self, job) -> bool:
+        """Whether ``job`` takes a share of a GPU rather than whole GPUs (never, here)."""
+        return False
+
+    def has_room(self) -> bool:
+        """Whether any job could still get a GPU."""
+        return self.free_total > 0
+
     def on_node(self, node: int, k: int) -> tuple[int, ...]:
         """The ``k`` lowest-indexed free GPUs of ``node`` (it must have them)."""
         layout = self._layout

@@ -142,6 +142,19 @@ class Planner:
             self.take(gpus)
         return gpus
 
+    # the job-aware calls policies use (sim.placement.Planner): by count alone here
+    def claim_job(self, job) -> tuple[int, ...] | None:
+        return self.claim(job.num_gpus)
+
+    def release_job(self, gpus, job) -> None:
+        self.release(gpus)
+
+    def shares(self, job) -> bool:
+        return False
+
+    def has_room(self) -> bool:
+        return self.free_total > 0
+
     def _checked(self, gpus) -> list[int]:
         out = []
         for g in gpus:

@@ -115,7 +115,7 @@ SYNTHETIC = {"jobs": st.integers(-1, 50), "load": NUMBER, "sizes": st.sampled_fr
              "min_duration": NUMBER, "max_duration": NUMBER, "diurnal": st.lists(NUMBER, min_size=23, max_size=25)}
 RUN_KEYS = {
     "trace": st.sampled_from(["t.csv", "", "/nonexistent/x.swf"]), "synthetic": table_of(SYNTHETIC),
-    "cluster": st.sampled_from(["8x8", "2x4:V100,1x2", "0x1", "1x", "8y8"]), "format": st.sampled_from(["swf", "nope"]),
+    "cluster": st.sampled_from(["8x8", "2x4:V100,1x2", "0x1", "1x", "8y8", "nodes.csv", "c.toml"]), "format": st.sampled_from(["swf", "nope"]),
     "vcs": st.lists(st.sampled_from(["vcA", "vcB"]) | ANY, max_size=2), "window_start": NUMBER, "window_end": NUMBER,
     "on_error": st.sampled_from(["stop", "skip", "ignore"]), "procs_per_gpu": NUMBER, "scale_load": NUMBER,
     "calibration": st.sampled_from(["gavel", "none", "p.json"]), "assign_models": st.booleans(),
@@ -123,7 +123,8 @@ RUN_KEYS = {
     "policy": st.sampled_from([*POLICY_NAMES, "nope", "no_such_module_xyz:Policy"]),
     "policy_args": st.dictionaries(st.sampled_from(["thresholds", "preemptive", "quantum", "x"]), ANY, max_size=2),
     "placement": st.sampled_from(["pool", "consolidated", "nope"]), "seed": NUMBER, "restart_overhead": NUMBER,
-    "until": NUMBER, "drop_oversize": st.booleans(),
+    "until": NUMBER, "drop_oversize": st.booleans(), "resources": st.booleans(),
+    "sharing": st.sampled_from(["best-fit", "frag", "nope"]),
 }
 
 
