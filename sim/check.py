@@ -6,11 +6,14 @@ bookkeeping with the engine. It verifies four rules:
 
 ``event``
     Every event is well formed: a known kind, a finite time >= 0, times never decreasing and none
-    after ``until``, the id of one of the run's jobs (the stop event has none), GPUs only on start
-    and preempt, the stop event (at most one) last and at the run's end time.
+    after ``until``, the id of one of the run's jobs (the stop event and node events have none),
+    GPUs only on start, preempt, kill, fail and repair, the stop event (at most one) last and at
+    the run's end time.
 ``gpu``
     No GPU is double-booked: a start takes as many GPUs as the job needs, distinct, existing and
-    free; a preemption returns exactly the GPUs its job holds; a finish returns them.
+    free; a preemption (or a kill) returns exactly the GPUs its job holds; a finish returns them.
+    With faults, no job starts on a failed node's GPUs, a failed node's jobs are killed in the
+    instant it fails, and only a failed node is repaired.
 ``finish``
     Every job lives in order and finishes once or is reported unfinished: submitted once, at its
     submit time (when that is before the run's end); started only while pending, preempted or
@@ -20,7 +23,8 @@ bookkeeping with the engine. It verifies four rules:
     GPU-seconds are conserved. Per job, the work its runs did (the time each run held its GPUs
     after the restart overhead, which every start but the first pays, times the speed rate of
     its GPUs: 1 without a speed model) equals its duration if it finished and stays below it if
-    not. Over the run, the busy GPU-seconds the metrics report equal the sum over runs of GPUs x
+    not. With faults, runs go at the checkpoint slowdown, a run after a kill pays the restart
+    cost instead, and a killed run keeps only the work up to its last checkpoint (sim.faults). Over the run, the busy GPU-seconds the metrics report equal the sum over runs of GPUs x
     time held, and are at most the cluster's GPUs x the makespan (utilization <= 1).
 
 A new event kind must be taught to ``_Replay`` (an unknown kind is a violation, so that the
@@ -87,6 +91,9 @@ class _Replay:
         self.found: list[Violation] = []
         self.last = 0.0
         self.stop: float | None = None
+        self.down: set[int] = set()
+        faults = getattr(result, "faults", None)
+        self.model = None if faults is None else faults.get("model")
 
     def flag(self, rule: str, time: float, job_id: str, message: str) -> None:
         self.found.append(Violation(rule, time, job_id, message))
@@ -104,6 +111,8 @@ class _Replay:
             return
         if t < self.last:
             self.flag("event", t, job_id, f"event {i} ({kind}) goes back in time from t={self.last:g}s")
+        if t > self.last and self.down:
+            self.instant_over()
         self.last = max(self.last, t)
         if self.result.until is not None and t > self.result.until:
             self.flag("event", t, job_id, f"{kind} after the run's until={self.result.until:g}s")
@@ -114,13 +123,17 @@ class _Replay:
                 self.flag("event", t, job_id, "the stop event names a job or GPUs")
             self.stop = t
             return
+        if kind in ("fail", "repair"):
+            self.node(t, kind, e)
+            return
         state = self.jobs.get(job_id)
         if state is None:
             self.flag("event", t, job_id, f"{kind} of a job that is not in the run")
             return
-        if kind not in ("start", "preempt") and e.gpus:
+        if kind not in ("start", "preempt", "kill") and e.gpus:
             self.flag("event", t, job_id, f"{kind} event carries GPUs {tuple(e.gpus)}")
-        handler = {"submit": self.submit, "start": self.start, "preempt": self.preempt, "finish": self.finish}.get(kind)
+        handler = {"submit": self.submit, "start": self.start, "preempt": self.preempt, "finish": self.finish,
+                   "kill": self.kill}.get(kind)
         if handler is None:
             self.flag("event", t, job_id, f"unknown event kind {kind!r}")
             return
@@ -141,7 +154,7 @@ class _Replay:
         if s.state != "pending":
             self.flag("finish", t, job_id, f"started while {s.state if s.state != 'new' else 'not yet submitted'}")
             if s.state == "running":
-                self._release(t, s, s.gpus)  # treat it as a restart, so later events still line up
+                self._release(t, s, s.gpus, "preempt")  # treat it as a restart, so later events still line up
         try:
             gpus = tuple(operator.index(g) for g in e.gpus)
         except TypeError:
@@ -156,6 +169,8 @@ class _Replay:
                 self.flag("gpu", t, job_id, f"GPU {g} does not exist (the cluster has {self.num_gpus})")
             elif g in self.owner and self.owner[g] != job_id:
                 self.flag("gpu", t, job_id, f"GPU {g} is double-booked: job {self.owner[g]} holds it")
+            elif g in self.down:
+                self.flag("gpu", t, job_id, f"started on GPU {g} of a failed node")
             self.owner[g] = job_id
         s.state, s.gpus, s.started = "running", gpus, t
 
@@ -165,8 +180,39 @@ class _Replay:
             return
         if tuple(e.gpus) != s.gpus:
             self.flag("gpu", t, s.job.job_id, f"preemption returns GPUs {tuple(e.gpus)}, the job holds {s.gpus}")
-        self._release(t, s, s.gpus)
+        self._release(t, s, s.gpus, "preempt")
         s.state = "pending"
+
+    def kill(self, t: float, s: _Job, e) -> None:
+        if s.state != "running":
+            self.flag("finish", t, s.job.job_id, f"killed while {s.state if s.state != 'new' else 'not submitted'}")
+            return
+        if tuple(e.gpus) != s.gpus:
+            self.flag("gpu", t, s.job.job_id, f"kill returns GPUs {tuple(e.gpus)}, the job holds {s.gpus}")
+        if not self.down.intersection(s.gpus):
+            self.flag("gpu", t, s.job.job_id, "killed, though none of its GPUs' nodes failed")
+        self._release(t, s, s.gpus, "kill")
+        s.state = "pending"
+
+    def node(self, t: float, kind: str, e) -> None:
+        gpus = tuple(e.gpus)
+        if e.job_id or not gpus or not all(isinstance(g, int) and 0 <= g < self.num_gpus for g in gpus):
+            self.flag("event", t, e.job_id, f"{kind} of a node must name its existing GPUs and no job, got {gpus}")
+            return
+        if kind == "fail":
+            if self.down.intersection(gpus):
+                self.flag("gpu", t, "", f"GPUs {gpus} fail while already down")
+            self.down.update(gpus)
+        else:
+            if not self.down.issuperset(gpus):
+                self.flag("gpu", t, "", f"GPUs {gpus} are repaired but were not down")
+            self.down.difference_update(gpus)
+
+    def instant_over(self) -> None:
+        """After an instant: no job may still hold a failed node's GPU (its jobs were killed)."""
+        for g in sorted(self.down):
+            if g in self.owner:
+                self.flag("gpu", self.last, self.owner[g], f"still holds GPU {g} of a node that failed")
 
     def finish(self, t: float, s: _Job, e) -> None:
         if s.state == "finished":
@@ -175,11 +221,11 @@ class _Replay:
         if s.state != "running":
             self.flag("finish", t, s.job.job_id, f"finished while {s.state if s.state != 'new' else 'not submitted'}")
         else:
-            self._release(t, s, s.gpus)
+            self._release(t, s, s.gpus, "finish")
         s.state = "finished"
 
-    def _release(self, t: float, s: _Job, gpus: tuple[int, ...]) -> None:
-        s.runs.append((s.started, t, gpus))
+    def _release(self, t: float, s: _Job, gpus: tuple[int, ...], how: str = "") -> None:
+        s.runs.append((s.started, t, gpus, how))
         for g in gpus:
             if self.owner.get(g) == s.job.job_id:
                 del self.owner[g]
@@ -190,13 +236,15 @@ class _Replay:
     # --- after the last event ---------------------------------------------------------------------
 
     def end(self) -> None:
+        if self.down:
+            self.instant_over()
         result = self.result
         end = self.stop if self.stop is not None else self.last
         if result.end_time != end:
             self.flag("event", end, "", f"the run's end time {result.end_time!r}s is not its last event's {end!r}s")
         for s in self.jobs.values():
             if s.state == "running":  # held its GPUs up to the stop
-                s.runs.append((s.started, end, s.gpus))
+                s.runs.append((s.started, end, s.gpus, "stop"))
             if s.state != "finished" and self.stop is None:
                 self.flag("finish", end, s.job.job_id, "never finished, and no stop event reports it unfinished")
             if s.state == "new" and s.job.submit_time <= end:
@@ -208,15 +256,23 @@ class _Replay:
 
     def work(self, end: float) -> None:
         overhead = self.result.restart_overhead
+        model = self.model
+        slowdown = 1.0 if model is None else model.slowdown
         held_total = 0.0
         for s in self.jobs.values():
             done = slack = 0.0
-            for k, (a, b, gpus) in enumerate(s.runs):
+            how_before = ""
+            for k, (a, b, gpus, how) in enumerate(s.runs):
                 held_total += s.job.num_gpus * (b - a)
                 rate = 1.0
                 if self.speed is not None and len(gpus) == s.job.num_gpus and all(0 <= g < self.num_gpus for g in gpus):
                     rate = float(self.speed(s.job, gpus))
-                done += rate * max(0.0, b - a - (overhead if k else 0.0))
+                lost = 0.0 if not k else (model.restart_cost if how_before == "kill" and model else overhead)
+                before = done
+                done += rate * slowdown * max(0.0, b - a - lost)
+                if how == "kill" and model is not None:
+                    done = model.saved(before, done)
+                how_before = how
                 slack += rate * 8 * math.ulp(max(abs(b), 1.0))  # the clock's rounding at the run's end
             duration = s.job.duration
             if duration is None:

@@ -94,6 +94,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     s.add_argument("--check", action="store_true", help="replay each run's event log against the simulator's "
                    "invariants (no GPU double-booked, every job finished once or reported unfinished, GPU-seconds "
                    "conserved; see sim/check.py); a violation is an error")
+    f = p.add_argument_group("faults (node failures; see sim/faults.py)")
+    f.add_argument("--mtbf", metavar="DIST", help="time between a node's failures: exponential:MEAN, "
+                   "weibull:SHAPE,SCALE or constant:S (seconds; with --repair)")
+    f.add_argument("--repair", metavar="DIST", help="time to repair a node, as --mtbf")
+    f.add_argument("--failures", metavar="FILE", help="failure schedule instead: CSV node,fail_time,repair_time")
+    f.add_argument("--checkpoint-interval", type=float, metavar="S", help="jobs checkpoint every S seconds of work "
+                   "(default: never; a killed job restarts from where its run began)")
+    f.add_argument("--checkpoint-cost", type=float, metavar="S", help="seconds each checkpoint takes (default 0)")
+    f.add_argument("--restart-cost", type=float, metavar="S", help="seconds a job killed by a failure spends "
+                   "restoring its checkpoint when it restarts (default 0)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="write the run's CSV/JSON files into DIR")
     o.add_argument("--force", action="store_true", help="allow writing into a non-empty DIR")
@@ -192,6 +202,11 @@ def _config(args: argparse.Namespace, policy: str | None = None):
         raise GpusimError("--scale-load replays a trace at another load; a synthetic workload takes --load")
     if args.synthetic is None and any(v is not None for v in synth.values()):
         raise GpusimError("--load, --sizes, --durations, --min-duration and --max-duration need --synthetic JOBS")
+    faults = {"mtbf": args.mtbf, "repair": args.repair, "schedule": args.failures,
+              "checkpoint_interval": args.checkpoint_interval, "checkpoint_cost": args.checkpoint_cost,
+              "restart_cost": args.restart_cost}
+    if any(v is not None for v in faults.values()):
+        settings["faults"] = {**(settings.get("faults") or {}), **{k: v for k, v in faults.items() if v is not None}}
     return RunConfig(**settings)
 
 

@@ -24,7 +24,8 @@ from sortedcontainers import SortedDict
 
 from sim import metrics
 from sim.errors import GpusimError, PolicyError
-from sim.model import (FINISH, PREEMPT, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState,
+from sim.faults import Faults, Outage
+from sim.model import (FAIL, FINISH, KILL, PREEMPT, REPAIR, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState,
                        Policy, Preempt, Start, View, Wake)
 from sim.placement import DEFAULT
 from sim.resources import DEFAULT_SHARING, planner_for, why_never
@@ -48,12 +49,21 @@ class SimResult:
     seed: int
     restart_overhead: float
     until: float | None
+    faults: dict | None = field(default=None, repr=False)  # the engine's fault counters, with faults
 
     def job_table(self) -> list[dict]:
         return metrics.job_table(self.jobs, self.events)
 
     def summary(self) -> dict:
-        return metrics.summary(self.jobs, self.events, self.cluster.num_gpus)
+        """The run's metrics (``sim.metrics.summary``), and with faults ``sim.metrics.fault_summary``'s."""
+        out = metrics.summary(self.jobs, self.events, self.cluster.num_gpus)
+        if self.faults is not None:
+            out.update(metrics.fault_summary(self.events, self.faults, self.cluster.num_gpus))
+        return out
+
+    def availability(self) -> list[tuple[float, int]]:
+        """(time, GPUs up) after each instant at which a node failed or was repaired, from time 0."""
+        return metrics.availability(self.events, self.cluster.num_gpus)
 
     def timeseries(self) -> list[tuple[float, int, int]]:
         return metrics.timeseries(self.events, {j.job_id: j.num_gpus for j in self.jobs})
@@ -90,7 +100,7 @@ class _Engine:
     def __init__(self, jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int,
                  placement: str, restart_overhead: float, speed: Speed | None = None,
                  progress: Callable[[float, int, int], None] | None = None, *, resources: bool = False,
-                 sharing: str = DEFAULT_SHARING) -> None:
+                 sharing: str = DEFAULT_SHARING, faults: Faults | None = None) -> None:
         self.speed = speed
         self.progress = progress
         self.done = 0
@@ -118,6 +128,11 @@ class _Engine:
         self.wake_version = 0
         self.round_at: float | None = None
         self.interval = getattr(policy, "round_interval", None)
+        self.faults, self.fault_stats, self.slowdown = faults, None, 1.0
+        self.due_repairs: list[Outage] = []
+        self.due_failures: list[Outage] = []
+        if faults is not None:
+            self._setup_faults(seed)
 
     # --- calendar ---------------------------------------------------------------------------
     # Every callback notes what happened and then calls _settle: the instant's scheduling pass runs
@@ -170,6 +185,8 @@ class _Engine:
             for state in self.finished:
                 self._finish(state, now)
             self.finished.clear()
+        if self.due_repairs or self.due_failures:
+            self._apply_outages(now)
         pending_index = self.indexes.pending
         for state in self.arrived:
             self.pending[state.index] = state
@@ -186,6 +203,8 @@ class _Engine:
     def _finish(self, state: JobState, now: float) -> None:
         if self.indexes.running is not None:
             self.indexes.running.remove(state)
+        if self.fault_stats is not None:
+            self._account(state, now)
         state._attained += state.num_gpus * max(0.0, now - state._progress_from)
         state._remaining, state._running, state._end_time, state._expected_end = 0.0, False, now, None
         state._run += 1
@@ -250,7 +269,13 @@ class _Engine:
         return gpus
 
     def _start(self, state: JobState, gpus: tuple[int, ...], now: float) -> None:
-        overhead = self.overhead if state._first_start is not None else 0.0
+        if state._first_start is None:
+            overhead = 0.0
+        elif self.fault_stats is not None and state.index in self.killed:
+            overhead = self.faults.restart_cost  # restarting from a checkpoint after a node failure
+            self.killed.discard(state.index)
+        else:
+            overhead = self.overhead
         del self.pending[state.index]
         if self.indexes.pending is not None:
             self.indexes.pending.remove(state)
@@ -260,6 +285,8 @@ class _Engine:
             state._first_start = now
         state._progress_from = now + overhead
         state._rate = 1.0 if self.speed is None else self._rate_of(state, gpus)
+        if self.slowdown != 1.0:
+            state._rate *= self.slowdown  # the time its checkpoints take
         # Work below the clock's resolution would complete within this instant and force a second
         # pass in it; it completes at the next representable time instead. (Without a speed model the
         # rate is exactly 1.0, so the division changes nothing.)
@@ -280,6 +307,8 @@ class _Engine:
     def _preempt(self, state: JobState, now: float) -> None:
         if self.indexes.running is not None:
             self.indexes.running.remove(state)
+        if self.fault_stats is not None:
+            self._account(state, now)
         running = max(0.0, now - state._progress_from)
         state._remaining = max(0.0, state._remaining - state._rate * running)
         state._attained += state.num_gpus * running
@@ -302,6 +331,100 @@ class _Engine:
         elif self.interval and self.round_at is None:
             self.round_at = (math.floor(now / self.interval) + 1) * self.interval
             self._at(self.round_at, self._on_round)
+
+    # --- faults (sim.faults): nodes fail and are repaired; jobs on them are killed ---------------
+
+    def _setup_faults(self, seed: int) -> None:
+        first, self.node_gpus = 0, []
+        for node in self.cluster.nodes:
+            self.node_gpus.append(tuple(range(first, first + node.num_gpus)))
+            first += node.num_gpus
+        self.node_of_gpu = [i for i, gpus in enumerate(self.node_gpus) for _ in gpus]
+        self.down: set[int] = set()
+        self.killed: set[int] = set()
+        self.slowdown = self.faults.slowdown
+        self.fault_stats = {"failures": 0, "kills": 0, "jobs_hit": set(), "lost_work_gpu_s": 0.0,
+                            "overhead_gpu_s": 0.0, "model": self.faults}
+        self.outage_streams = self.faults.outages([n.gpu_type for n in self.cluster.nodes], seed)
+        for node in range(len(self.node_gpus)):
+            self._next_outage(node)
+
+    def _next_outage(self, node: int) -> None:
+        outage = next(self.outage_streams[node], None)
+        if outage is not None:
+            self._at(max(outage.fail_time, self.env.now), self._on_fail, outage)
+
+    def _on_fail(self, event) -> None:
+        # Failures stop once every job has finished, and when nothing could ever change any more
+        # (nothing running or to arrive, every node up: a policy that starts nothing on the whole
+        # cluster would otherwise be woken by failures forever).
+        stalled = not (self.running or self.down or self.arrived or self.finished) \
+            and self.next_arrival == len(self.states)
+        if self.done < len(self.states) and not stalled:
+            self.due_failures.append(event.value)
+            self._at(event.value.repair_time, self._on_repair, event.value)
+            self.pass_due = True
+        self._settle()
+
+    def _on_repair(self, event) -> None:
+        self.due_repairs.append(event.value)
+        self.pass_due = True
+        if self.done < len(self.states):
+            self._next_outage(event.value.node)
+        self._settle()
+
+    def _apply_outages(self, now: float) -> None:
+        """Repairs, then failures: a failing node's jobs are killed (multi-node jobs too), then
+        its GPUs are taken out of the pool until it is repaired."""
+        for outage in sorted(self.due_repairs, key=lambda o: o.node):
+            self.down.discard(outage.node)
+            self.planner.release(self.node_gpus[outage.node])
+            self.events.add(now, REPAIR, -1, self.node_gpus[outage.node])
+        self.due_repairs.clear()
+        failing = sorted({o.node for o in self.due_failures})
+        self.due_failures.clear()
+        for node in failing:
+            self.events.add(now, FAIL, -1, self.node_gpus[node])
+            self.fault_stats["failures"] += 1
+        hit = set(failing)
+        for state in [s for s in self.running.values() if any(self.node_of_gpu[g] in hit for g in s._gpus)]:
+            self._kill(state, now)
+        for node in failing:
+            self.planner.take(self.node_gpus[node])
+            self.down.add(node)
+
+    def _account(self, state: JobState, now: float) -> float:
+        """Fold a run that ends now into the fault statistics; returns the work it had done (s of
+        duration). Overhead: its restart time and checkpoint time; lost: work a kill throws away."""
+        progress = max(0.0, now - state._progress_from)
+        waiting = max(0.0, min(now, state._progress_from) - state._start_time)
+        stats = self.fault_stats
+        stats["overhead_gpu_s"] += state.num_gpus * (waiting + progress * (1.0 - self.slowdown))
+        return state.job.duration - state._remaining + state._rate * progress
+
+    def _kill(self, state: JobState, now: float) -> None:
+        if self.indexes.running is not None:
+            self.indexes.running.remove(state)
+        base = state.job.duration - state._remaining
+        done = self._account(state, now)
+        saved = self.faults.saved(base, done)
+        speed = state._rate / self.slowdown
+        stats = self.fault_stats
+        stats["lost_work_gpu_s"] += state.num_gpus * (done - saved) / speed
+        stats["kills"] += 1
+        stats["jobs_hit"].add(state.job_id)
+        state._attained += state.num_gpus * max(0.0, now - state._progress_from)
+        state._remaining = state.job.duration - saved
+        state._running, state._expected_end, state._start_time = False, None, None
+        state._run += 1
+        self.killed.add(state.index)
+        self.planner.release_job(state._gpus, state.job)
+        self.events.add(now, KILL, state.index, state._gpus)
+        state._gpus = ()
+        del self.running[state.job_id]
+        self.pending[state.index] = state
+        if self.indexes.pending is not None:
+            self.indexes.pending.add(state)
 
     def run(self, until: float | None) -> float:
         self._schedule_arrivals()
@@ -365,6 +488,7 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
         raise GpusimError(f"until must be a non-negative number of seconds, got {until!r}")
     check_inputs(jobs, cluster, placement, restart_overhead, resources)
     engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead, speed, progress,
-                     resources=resources, sharing=sharing)
+                     resources=resources, sharing=sharing, faults=faults)
     end = engine.run(until)
-    return SimResult(jobs, cluster, engine.events, end, engine.name, placement, seed, restart_overhead, until)
+    return SimResult(jobs, cluster, engine.events, end, engine.name, placement, seed, restart_overhead, until,
+                     engine.fault_stats)

@@ -74,6 +74,7 @@ class RunConfig:
     drop_oversize: bool = False
     resources: bool = False
     sharing: str = DEFAULT_SHARING
+    faults: Mapping[str, object] | None = None
 
     def __post_init__(self) -> None:
         if self.calibration is None and self.trace is None and self.synthetic is None:
@@ -110,12 +111,21 @@ class RunConfig:
         if self.format is not None and self.format not in FORMATS:
             raise GpusimError(f"unknown trace format {self.format!r}; choose one of {', '.join(FORMATS)}")
         self.read_options()  # validates on_error, procs_per_gpu and the window
+        self.fault_model()  # validates the fault settings
         if self.assign_models and not self.calibrated:
             raise GpusimError("assign_models needs a calibration profile (--calibration)")
 
     @property
     def calibrated(self) -> bool:
         return self.calibration not in (None, "none")
+
+    def fault_model(self):
+        """The run's ``sim.faults.Faults`` (from the ``faults`` table), or None."""
+        if self.faults is None:
+            return None
+        from sim.faults import from_settings
+
+        return from_settings(self.faults)
 
     def read_options(self) -> ReadOptions:
         return ReadOptions(self.format, tuple(self.vcs), self.window_start, self.window_end, self.on_error,
@@ -136,6 +146,7 @@ _TYPES = {
     "scale_load": (int, float, type(None)), "calibration": (str, type(None)), "assign_models": (bool,),
     "policy_args": (Mapping,), "placement": (str,), "seed": (int,), "restart_overhead": (int, float),
     "until": (int, float, type(None)), "drop_oversize": (bool,), "resources": (bool,), "sharing": (str,),
+    "faults": (Mapping, type(None)),
 }
 
 
@@ -198,6 +209,17 @@ def load_config(path: str | Path) -> dict:
                 value = synthetic_workload(**value)
             except GpusimError as err:
                 raise GpusimError(f"{path}: key 'synthetic': {err}") from None
+        elif key == "faults":
+            if not isinstance(value, dict):
+                raise GpusimError(f"{path}: key 'faults' must be a table")
+            if isinstance(value.get("schedule"), str):  # a schedule file is relative to the config file
+                value = {**value, "schedule": str(path.parent / value["schedule"])}
+            try:
+                from sim.faults import from_settings
+
+                from_settings(value)
+            except GpusimError as err:
+                raise GpusimError(f"{path}: {err}") from None
         elif key == "policy_args" and not isinstance(value, dict):
             raise GpusimError(f"{path}: key 'policy_args' must be a table")
         try:  # each setting on its own, so that its error names the file (flags may still change the rest)
@@ -284,7 +306,7 @@ def run(config: RunConfig, jobs: Sequence[Job] | None = None, progress=None) -> 
     return simulate(jobs, cluster, policy, config.seed, placement=config.placement,
                     restart_overhead=config.restart_overhead, until=config.until,
                     speed=None if cal is None else cal.speed, progress=progress,
-                    resources=config.resources, sharing=config.sharing)
+                    resources=config.resources, sharing=config.sharing, faults=config.fault_model())
 
 
 def compare(config: RunConfig, names: Sequence[str], seeds: int) -> tuple[list[dict], list[str]]:
@@ -355,7 +377,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def write_result(result: SimResult, out: Path) -> None:
-    """jobs.csv, summary.json, events.csv and timeseries.csv of one run, into ``out``."""
+    """jobs.csv, summary.json, events.csv and timeseries.csv of one run, into ``out`` (and
+    availability.csv, with faults)."""
     _write_csv(out / "jobs.csv", JOB_COLUMNS, ([r[c] for c in JOB_COLUMNS] for r in result.job_table()))
     _write_json(out / "summary.json", result.summary())
     from sim.placement import Planner, nodes_of
@@ -365,6 +388,8 @@ def write_result(result: SimResult, out: Path) -> None:
                ((e.time, e.kind, e.job_id, " ".join(map(str, e.gpus)),
                  " ".join(map(str, nodes_of(planner, e.gpus)))) for e in result.events))
     _write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, result.timeseries())
+    if result.faults is not None:
+        _write_csv(out / "availability.csv", ("time", "available_gpus"), result.availability())
 
 
 def write_config(config: RunConfig, out: Path, extra: dict | None = None) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from sim.model import EVENT_KINDS, FINISH, PREEMPT, START, STOP, SUBMIT, Event, EventLog, Job
+from sim.model import EVENT_KINDS, FAIL, FINISH, KILL, PREEMPT, REPAIR, START, STOP, SUBMIT, Event, EventLog, Job
 
 BOUNDED_SLOWDOWN_FLOOR = 10.0  # seconds
 
@@ -82,13 +82,14 @@ def job_table(jobs: Sequence[Job], events: Iterable[Event]) -> list[dict]:
 
 
 def busy_gpu_seconds(events: Iterable[Event]) -> float:
-    """GPU-seconds held by jobs: each start to its preemption, finish, or the stop event."""
+    """GPU-seconds held by jobs: each start to its preemption, finish, kill (a node failed under
+    it), or the stop event."""
     held: dict[str, tuple[float, int]] = {}
     total = 0.0
     for t, k, job_id, n in zip(*_columns(events)):
         if k == START:
             held[job_id] = (t, n)
-        elif k == PREEMPT or k == FINISH:
+        elif k == PREEMPT or k == FINISH or k == KILL:
             t0, n = held.pop(job_id)
             total += n * (t - t0)
         elif k == STOP:
@@ -186,6 +187,46 @@ def group_fairness(jobs: Sequence[Job], events: Iterable[Event]) -> float:
     return jain_index(list(group_shares(jobs, events).values()))
 
 
+FAULT_KEYS = ("failures", "kills", "jobs_hit", "gpu_hours_lost", "goodput", "availability")
+
+
+def availability(events: Iterable[Event], num_gpus: int) -> list[tuple[float, int]]:
+    """(time, GPUs up) from time 0 and after each instant at which a node failed or was repaired."""
+    out = [(0.0, num_gpus)]
+    up = num_gpus
+    times, kinds, _, counts = _columns(events)
+    for t, k, n in zip(times, kinds, counts):
+        if k == FAIL or k == REPAIR:
+            up += n if k == REPAIR else -n
+            if out[-1][0] == t:
+                out[-1] = (t, up)
+            else:
+                out.append((t, up))
+    return out
+
+
+def fault_summary(events: Sequence[Event], stats: Mapping, num_gpus: int) -> dict:
+    """A faulty run's statistics: node ``failures``; ``kills`` of jobs and distinct ``jobs_hit``;
+    ``gpu_hours_lost`` (work thrown away by kills, restart and checkpoint time); ``goodput``
+    (useful / busy GPU-seconds); ``availability`` (mean fraction of GPUs up from the first event
+    to the last)."""
+    busy = busy_gpu_seconds(events)
+    lost = stats["lost_work_gpu_s"] + stats["overhead_gpu_s"]
+    times = events.times if isinstance(events, EventLog) else [e.time for e in events]
+    start, end = (times[0], times[-1]) if len(times) else (0.0, 0.0)
+    up_seconds, timeline = 0.0, availability(events, num_gpus)
+    for (t, up), (t_next, _) in zip(timeline, [*timeline[1:], (end, 0)]):
+        lo, hi = max(t, start), min(t_next, end)
+        if hi > lo:
+            up_seconds += up * (hi - lo)
+    return {
+        "failures": stats["failures"], "kills": stats["kills"], "jobs_hit": len(stats["jobs_hit"]),
+        "gpu_hours_lost": lost / 3600.0,
+        "goodput": (busy - lost) / busy if busy > 0 else math.nan,
+        "availability": up_seconds / (num_gpus * (end - start)) if end > start else 1.0,
+    }
+
+
 def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int]) -> list[tuple[float, int, int]]:
     """(time, busy GPUs, queue length) after all events of each instant at which something happened."""
     out: list[tuple[float, int, int]] = []
@@ -197,7 +238,7 @@ def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int]) -> list[t
         elif k == START:
             queue -= 1
             busy += gpus_by_id[job_id]
-        elif k == PREEMPT:
+        elif k == PREEMPT or k == KILL:
             queue += 1
             busy -= gpus_by_id[job_id]
         elif k == FINISH:

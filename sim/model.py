@@ -375,12 +375,14 @@ class Policy(Protocol):
 
 # --- What the engine records ----------------------------------------------------------------
 
-#: Event kinds, in the order they are applied within one instant.
-EVENT_KINDS = ("finish", "submit", "preempt", "start", "stop")
+#: Event kinds, in the order they are applied within one instant. ``repair``, ``fail`` (a node;
+#: ``gpus`` are its GPUs, ``job_id`` empty) and ``kill`` (a job on a failed node, with its GPUs)
+#: occur only in runs with faults (sim.faults).
+EVENT_KINDS = ("finish", "repair", "fail", "kill", "submit", "preempt", "start", "stop")
 
 
 class Event(NamedTuple):
-    """One row of the event log; ``gpus`` is empty except for start and preempt."""
+    """One row of the event log; ``gpus`` is empty except for start, preempt, kill, fail and repair."""
 
     time: float
     kind: str
@@ -388,7 +390,7 @@ class Event(NamedTuple):
     gpus: tuple[int, ...] = ()
 
 
-FINISH, SUBMIT, PREEMPT, START, STOP = range(len(EVENT_KINDS))
+FINISH, REPAIR, FAIL, KILL, SUBMIT, PREEMPT, START, STOP = range(len(EVENT_KINDS))
 
 
 class EventLog(Sequence[Event]):
@@ -421,7 +423,7 @@ class EventLog(Sequence[Event]):
             self._gpus.extend(gpus)
 
     def gpus(self, i: int) -> tuple[int, ...]:
-        """The GPUs of event ``i`` (empty but for start and preempt)."""
+        """The GPUs of event ``i`` (empty but for start, preempt, kill, fail and repair)."""
         lo = self._gpus_at[i]
         hi = self._gpus_at[i + 1] if i + 1 < len(self._gpus_at) else len(self._gpus)
         return tuple(self._gpus[lo:hi]) if hi > lo else ()

@@ -13,6 +13,7 @@ Spec keys (unknown keys are errors naming the key):
     placements = ["pool"]
     calibration = "profile.json"   # optional, with assign_models = true
     restart_overhead = 0.0, until = ..., drop_oversize = false
+    faults = {mtbf = "exponential:604800", repair = "constant:7200", checkpoint_interval = 1800}  # sim.faults
     trim = {first = 100, last = 100}   # warm-up/cool-down jobs left out of the statistics, and/or
     trim = {start = 86400, end = 864000}   # only jobs submitted in [start, end) seconds count
     combinations = [{policy = "fifo", load = 0.8}, ...]   # explicit combinations instead of the product
@@ -46,7 +47,7 @@ from sim.metrics import SUMMARY_KEYS
 LABELS = ("policy", "trace", "cluster", "placement", "load", "seed", "calibration")
 RESULT_COLUMNS = ("run_id", "status", "error", *LABELS, *SUMMARY_KEYS)
 _TOP = {"name", "seeds", "traces", "synthetic", "clusters", "policies", "loads", "placements", "calibration",
-        "assign_models", "restart_overhead", "until", "drop_oversize", "trim", "combinations"}
+        "assign_models", "restart_overhead", "until", "drop_oversize", "trim", "combinations", "faults"}
 _TRACE_KEYS = {"path", "format", "vcs", "window_start", "window_end", "on_error", "procs_per_gpu"}
 _POLICY_KEYS = {"name", "args", "label"}
 _COMBO_KEYS = {"trace", "cluster", "policy", "load", "placement"}
@@ -176,8 +177,10 @@ def expand(spec: dict, path: str | Path) -> list[Run]:
                   for lo in loads for pl in placements]
     else:
         combos = _combinations(combos, path, traces, clusters, policies, loads, placements)
-    common = {k: spec[k] for k in ("calibration", "assign_models", "restart_overhead", "until", "drop_oversize")
-              if k in spec}
+    common = {k: spec[k] for k in ("calibration", "assign_models", "restart_overhead", "until", "drop_oversize",
+                                    "faults") if k in spec}
+    if isinstance(common.get("faults"), dict) and isinstance(common["faults"].get("schedule"), str):
+        common["faults"] = {**common["faults"], "schedule": os.path.normpath(path.parent / common["faults"]["schedule"])}
     if isinstance(common.get("calibration"), str) and common["calibration"] != "none":
         cal = Path(common["calibration"])
         local = cal if cal.is_absolute() else path.parent / cal
