@@ -94,6 +94,10 @@ class _Replay:
         self.down: set[int] = set()
         faults = getattr(result, "faults", None)
         self.model = None if faults is None else faults.get("model")
+        scaling = getattr(result, "autoscale", None)
+        if scaling is not None:  # nodes past the initial ones start off, without an event
+            first = sum(n.num_gpus for n in result.cluster.nodes[:scaling["model"].initial])
+            self.down.update(range(first, self.num_gpus))
 
     def flag(self, rule: str, time: float, job_id: str, message: str) -> None:
         self.found.append(Violation(rule, time, job_id, message))
@@ -123,8 +127,8 @@ class _Replay:
                 self.flag("event", t, job_id, "the stop event names a job or GPUs")
             self.stop = t
             return
-        if kind in ("fail", "repair"):
-            self.node(t, kind, e)
+        if kind in ("fail", "repair", "node_on", "node_off"):
+            self.node(t, "fail" if kind == "node_off" else "repair" if kind == "node_on" else kind, e)
             return
         state = self.jobs.get(job_id)
         if state is None:

@@ -104,6 +104,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     f.add_argument("--checkpoint-cost", type=float, metavar="S", help="seconds each checkpoint takes (default 0)")
     f.add_argument("--restart-cost", type=float, metavar="S", help="seconds a job killed by a failure spends "
                    "restoring its checkpoint when it restarts (default 0)")
+    a = p.add_argument_group("elastic cluster (see sim/autoscale.py)")
+    a.add_argument("--autoscale", metavar="NAME", help="turn nodes on and off with this autoscaler (queue, or "
+                   "module:Class); --cluster is the largest cluster")
+    a.add_argument("--autoscale-arg", action="append", default=[], metavar="KEY=VALUE", help="autoscaler setting "
+                   "(min_nodes, initial_nodes, interval, idle_timeout, provisioning_delay, node_hour_cost), repeatable")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="write the run's CSV/JSON files into DIR")
     o.add_argument("--force", action="store_true", help="allow writing into a non-empty DIR")
@@ -207,6 +212,11 @@ def _config(args: argparse.Namespace, policy: str | None = None):
               "restart_cost": args.restart_cost}
     if any(v is not None for v in faults.values()):
         settings["faults"] = {**(settings.get("faults") or {}), **{k: v for k, v in faults.items() if v is not None}}
+    if args.autoscale is not None or args.autoscale_arg:
+        scaling = {**(settings.get("autoscale") or {}), **_policy_args(args.autoscale_arg)}
+        if args.autoscale is not None:
+            scaling["name"] = args.autoscale
+        settings["autoscale"] = scaling
     return RunConfig(**settings)
 
 

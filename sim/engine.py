@@ -24,8 +24,9 @@ from sortedcontainers import SortedDict
 
 from sim import metrics
 from sim.errors import GpusimError, PolicyError
+from sim.autoscale import Autoscale, AutoscaleView, checked
 from sim.faults import Faults, Outage
-from sim.model import (FAIL, FINISH, KILL, PREEMPT, REPAIR, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState,
+from sim.model import (FAIL, FINISH, KILL, NODE_OFF, NODE_ON, PREEMPT, REPAIR, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState,
                        Policy, Preempt, Start, View, Wake)
 from sim.placement import DEFAULT
 from sim.resources import DEFAULT_SHARING, planner_for, why_never
@@ -50,6 +51,7 @@ class SimResult:
     restart_overhead: float
     until: float | None
     faults: dict | None = field(default=None, repr=False)  # the engine's fault counters, with faults
+    autoscale: dict | None = field(default=None, repr=False)  # the autoscaler's counters, with one
 
     def job_table(self) -> list[dict]:
         return metrics.job_table(self.jobs, self.events)
@@ -59,11 +61,17 @@ class SimResult:
         out = metrics.summary(self.jobs, self.events, self.cluster.num_gpus)
         if self.faults is not None:
             out.update(metrics.fault_summary(self.events, self.faults, self.cluster.num_gpus))
+        if self.autoscale is not None:
+            out.update(metrics.autoscale_summary(self.events, self.autoscale))
         return out
 
     def availability(self) -> list[tuple[float, int]]:
-        """(time, GPUs up) after each instant at which a node failed or was repaired, from time 0."""
-        return metrics.availability(self.events, self.cluster.num_gpus)
+        """(time, GPUs in the pool) from time 0 and after each instant at which a node failed, was
+        repaired, or was turned on or off by the autoscaler."""
+        start = self.cluster.num_gpus
+        if self.autoscale is not None:
+            start = sum(n.num_gpus for n in self.cluster.nodes[:self.autoscale["model"].initial])
+        return metrics.availability(self.events, start)
 
     def timeseries(self) -> list[tuple[float, int, int]]:
         return metrics.timeseries(self.events, {j.job_id: j.num_gpus for j in self.jobs})
@@ -100,7 +108,8 @@ class _Engine:
     def __init__(self, jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int,
                  placement: str, restart_overhead: float, speed: Speed | None = None,
                  progress: Callable[[float, int, int], None] | None = None, *, resources: bool = False,
-                 sharing: str = DEFAULT_SHARING, faults: Faults | None = None) -> None:
+                 sharing: str = DEFAULT_SHARING, faults: Faults | None = None,
+                 autoscale: Autoscale | None = None) -> None:
         self.speed = speed
         self.progress = progress
         self.done = 0
@@ -131,8 +140,14 @@ class _Engine:
         self.faults, self.fault_stats, self.slowdown = faults, None, 1.0
         self.due_repairs: list[Outage] = []
         self.due_failures: list[Outage] = []
+        self.autoscale, self.scale_stats, self.tick_due = autoscale, None, False
+        self.due_boots: list[int] = []
+        if faults is not None and autoscale is not None:
+            raise GpusimError("node failures and an autoscaler cannot be combined yet")
         if faults is not None:
             self._setup_faults(seed)
+        if autoscale is not None:
+            self._setup_autoscale()
 
     # --- calendar ---------------------------------------------------------------------------
     # Every callback notes what happened and then calls _settle: the instant's scheduling pass runs
@@ -194,6 +209,8 @@ class _Engine:
                 pending_index.add(state)
             self.events.add(now, SUBMIT, state.index)
         self.arrived.clear()
+        if self.due_boots or self.tick_due:
+            self._apply_scaling(now)
         if self.pending or self.running:
             self._apply(self.policy.schedule(self.view, self.rng), now)
         self._plan_wakeups(now)
@@ -334,12 +351,31 @@ class _Engine:
 
     # --- faults (sim.faults): nodes fail and are repaired; jobs on them are killed ---------------
 
-    def _setup_faults(self, seed: int) -> None:
+    def _node_layout(self) -> None:
         first, self.node_gpus = 0, []
         for node in self.cluster.nodes:
             self.node_gpus.append(tuple(range(first, first + node.num_gpus)))
             first += node.num_gpus
         self.node_of_gpu = [i for i, gpus in enumerate(self.node_gpus) for _ in gpus]
+
+    def _apply_outages(self, now: float) -> None:
+        """An instant's repairs, then its failures (and kills), before its arrivals."""
+        if self.due_repairs:
+            self._apply_repairs(now)
+        if self.due_failures:
+            self._apply_failures(now)
+
+    def _apply_scaling(self, now: float) -> None:
+        """After the instant's arrivals, before the policy: nodes that finished booting join the
+        pool, then the autoscaler decides (seeing the queue the policy is about to see)."""
+        for node in sorted(self.due_boots):
+            self._node_on(node, now)
+        self.due_boots.clear()
+        if self.tick_due:
+            self._apply_tick(now)
+
+    def _setup_faults(self, seed: int) -> None:
+        self._node_layout()
         self.down: set[int] = set()
         self.killed: set[int] = set()
         self.slowdown = self.faults.slowdown
@@ -373,14 +409,16 @@ class _Engine:
             self._next_outage(event.value.node)
         self._settle()
 
-    def _apply_outages(self, now: float) -> None:
-        """Repairs, then failures: a failing node's jobs are killed (multi-node jobs too), then
-        its GPUs are taken out of the pool until it is repaired."""
+    def _apply_repairs(self, now: float) -> None:
         for outage in sorted(self.due_repairs, key=lambda o: o.node):
             self.down.discard(outage.node)
             self.planner.release(self.node_gpus[outage.node])
             self.events.add(now, REPAIR, -1, self.node_gpus[outage.node])
         self.due_repairs.clear()
+
+    def _apply_failures(self, now: float) -> None:
+        """A failing node's jobs are killed (multi-node jobs too), then its GPUs are taken out of
+        the pool until it is repaired."""
         failing = sorted({o.node for o in self.due_failures})
         self.due_failures.clear()
         for node in failing:
@@ -426,6 +464,78 @@ class _Engine:
         if self.indexes.pending is not None:
             self.indexes.pending.add(state)
 
+    # --- autoscaling (sim.autoscale): nodes turned on and off ----------------------------------
+
+    def _setup_autoscale(self) -> None:
+        self._node_layout()
+        a, nodes = self.autoscale, self.cluster.nodes
+        a.check(len(nodes))
+        self.node_state = ["on" if i < a.initial else "off" for i in range(len(nodes))]
+        self.billed_from = {i: 0.0 for i in range(a.initial)}
+        self.on_from = {i: 0.0 for i in range(a.initial)}
+        for i in range(a.initial, len(nodes)):
+            self.planner.take(self.node_gpus[i])
+        self.scale_stats = {"cost": 0.0, "node_seconds": 0.0, "on_gpu_seconds": 0.0, "peak_nodes": a.initial,
+                            "model": a}
+        if self.states:
+            self._at(self.states[0].submit_time, self._on_tick)
+
+    def _on_tick(self, _event) -> None:
+        if self.done < len(self.states):
+            self.tick_due = self.pass_due = True
+        self._settle()
+
+    def _on_boot(self, event) -> None:
+        self.due_boots.append(event.value)
+        self.pass_due = True
+        self._settle()
+
+    def _apply_tick(self, now: float) -> None:
+        self.tick_due = False
+        a = self.autoscale
+        free = self.planner.free_per_node()
+        view = AutoscaleView(now, tuple(len(g) for g in self.node_gpus), tuple(n.gpu_type for n in self.cluster.nodes),
+                             tuple(self.node_state), tuple(f if s == "on" else 0 for f, s in zip(free, self.node_state)),
+                             tuple(s.num_gpus for s in self.pending.values()))
+        on, off = checked(a.scaler.scale(view), view)
+        for node in on:
+            self.node_state[node] = "booting"
+            self.billed_from[node] = now
+            if a.provisioning_delay > 0:
+                self._at(now + a.provisioning_delay, self._on_boot, node)
+            else:
+                self._node_on(node, now)
+        live = sum(s != "off" for s in self.node_state)
+        for node in off:
+            if live <= a.min_nodes:
+                break  # never fewer than min_nodes
+            live -= 1
+            self.planner.take(self.node_gpus[node])
+            self.node_state[node] = "off"
+            self._bill(node, now)
+            self.events.add(now, NODE_OFF, -1, self.node_gpus[node])
+        self.scale_stats["peak_nodes"] = max(self.scale_stats["peak_nodes"], live)
+        # Keep deciding while anything can change; a run where nothing runs, nothing is to arrive
+        # or boot and the autoscaler asks for nothing is stalled (and would tick forever).
+        stalled = not (on or off or self.running or self.due_boots or "booting" in self.node_state) \
+            and self.next_arrival == len(self.states)
+        if not stalled:
+            self._at(now + a.scaler.interval, self._on_tick)
+
+    def _node_on(self, node: int, now: float) -> None:
+        self.node_state[node] = "on"
+        self.on_from[node] = now
+        self.planner.release(self.node_gpus[node])
+        self.events.add(now, NODE_ON, -1, self.node_gpus[node])
+
+    def _bill(self, node: int, now: float) -> None:
+        """Charge a node from when it was asked on to ``now`` (and count its GPU-seconds on)."""
+        stats, start = self.scale_stats, self.billed_from.pop(node)
+        stats["node_seconds"] += now - start
+        stats["cost"] += (now - start) / 3600.0 * self.autoscale.cost(self.cluster.nodes[node].gpu_type)
+        if node in self.on_from:
+            stats["on_gpu_seconds"] += (now - self.on_from.pop(node)) * len(self.node_gpus[node])
+
     def run(self, until: float | None) -> float:
         self._schedule_arrivals()
         self.env.run(until=None if until is None else math.nextafter(until, math.inf))
@@ -434,6 +544,9 @@ class _Engine:
         end = last_event if until is None or not unfinished else until
         if unfinished:
             self.events.add(end, STOP, -1)
+        if self.scale_stats is not None:
+            for node in list(self.billed_from):
+                self._bill(node, max(end, self.billed_from[node]))
         return end
 
 
@@ -466,7 +579,8 @@ def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_
 def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 0, *,
              placement: str = DEFAULT, restart_overhead: float = 0.0, until: float | None = None,
              speed: Speed | None = None, progress: Callable[[float, int, int], None] | None = None,
-             resources: bool = False, sharing: str = DEFAULT_SHARING, faults: Faults | None = None) -> SimResult:
+             resources: bool = False, sharing: str = DEFAULT_SHARING, faults: Faults | None = None,
+             autoscale: Autoscale | None = None) -> SimResult:
     """Run ``policy`` on ``jobs`` over ``cluster`` and return the event log with its inputs.
 
     Jobs need not be sorted (ties keep their given order). A job that could never fit the cluster
@@ -479,7 +593,8 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
     ``resources`` turns the resource model on (``sim.resources``: GPU types and memory, shared GPUs
     placed by ``sharing``, CPU and memory per node); off, every job gets whole GPUs of any type.
     ``faults`` (``sim.faults.Faults``) makes nodes fail and be repaired, killing the jobs on them;
-    the result's ``faults`` then holds the counters ``fault_summary`` reports.
+    the result's ``faults`` then holds the counters ``fault_summary`` reports. ``autoscale``
+    (``sim.autoscale.Autoscale``) makes the cluster elastic: ``cluster`` is its largest size.
     """
     jobs = tuple(jobs)
     if not isinstance(policy, Policy):
@@ -488,7 +603,7 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
         raise GpusimError(f"until must be a non-negative number of seconds, got {until!r}")
     check_inputs(jobs, cluster, placement, restart_overhead, resources)
     engine = _Engine(jobs, cluster, policy, seed, placement, restart_overhead, speed, progress,
-                     resources=resources, sharing=sharing, faults=faults)
+                     resources=resources, sharing=sharing, faults=faults, autoscale=autoscale)
     end = engine.run(until)
     return SimResult(jobs, cluster, engine.events, end, engine.name, placement, seed, restart_overhead, until,
-                     engine.fault_stats)
+                     engine.fault_stats, engine.scale_stats)

@@ -75,6 +75,7 @@ class RunConfig:
     resources: bool = False
     sharing: str = DEFAULT_SHARING
     faults: Mapping[str, object] | None = None
+    autoscale: Mapping[str, object] | None = None
 
     def __post_init__(self) -> None:
         if self.calibration is None and self.trace is None and self.synthetic is None:
@@ -112,6 +113,9 @@ class RunConfig:
             raise GpusimError(f"unknown trace format {self.format!r}; choose one of {', '.join(FORMATS)}")
         self.read_options()  # validates on_error, procs_per_gpu and the window
         self.fault_model()  # validates the fault settings
+        scaler = self.autoscale_model()
+        if scaler is not None and self.faults is not None:
+            raise GpusimError("settings 'faults' and 'autoscale' cannot be combined yet")
         if self.assign_models and not self.calibrated:
             raise GpusimError("assign_models needs a calibration profile (--calibration)")
 
@@ -126,6 +130,14 @@ class RunConfig:
         from sim.faults import from_settings
 
         return from_settings(self.faults)
+
+    def autoscale_model(self):
+        """A fresh ``sim.autoscale.Autoscale`` (from the ``autoscale`` table) for one run, or None."""
+        if self.autoscale is None:
+            return None
+        from sim.autoscale import from_settings
+
+        return from_settings(self.autoscale)
 
     def read_options(self) -> ReadOptions:
         return ReadOptions(self.format, tuple(self.vcs), self.window_start, self.window_end, self.on_error,
@@ -146,7 +158,7 @@ _TYPES = {
     "scale_load": (int, float, type(None)), "calibration": (str, type(None)), "assign_models": (bool,),
     "policy_args": (Mapping,), "placement": (str,), "seed": (int,), "restart_overhead": (int, float),
     "until": (int, float, type(None)), "drop_oversize": (bool,), "resources": (bool,), "sharing": (str,),
-    "faults": (Mapping, type(None)),
+    "faults": (Mapping, type(None)), "autoscale": (Mapping, type(None)),
 }
 
 
@@ -220,6 +232,8 @@ def load_config(path: str | Path) -> dict:
                 from_settings(value)
             except GpusimError as err:
                 raise GpusimError(f"{path}: {err}") from None
+        elif key == "autoscale" and not isinstance(value, dict):
+            raise GpusimError(f"{path}: key 'autoscale' must be a table")
         elif key == "policy_args" and not isinstance(value, dict):
             raise GpusimError(f"{path}: key 'policy_args' must be a table")
         try:  # each setting on its own, so that its error names the file (flags may still change the rest)
@@ -306,7 +320,8 @@ def run(config: RunConfig, jobs: Sequence[Job] | None = None, progress=None) -> 
     return simulate(jobs, cluster, policy, config.seed, placement=config.placement,
                     restart_overhead=config.restart_overhead, until=config.until,
                     speed=None if cal is None else cal.speed, progress=progress,
-                    resources=config.resources, sharing=config.sharing, faults=config.fault_model())
+                    resources=config.resources, sharing=config.sharing, faults=config.fault_model(),
+                    autoscale=config.autoscale_model())
 
 
 def compare(config: RunConfig, names: Sequence[str], seeds: int) -> tuple[list[dict], list[str]]:
@@ -388,7 +403,7 @@ def write_result(result: SimResult, out: Path) -> None:
                ((e.time, e.kind, e.job_id, " ".join(map(str, e.gpus)),
                  " ".join(map(str, nodes_of(planner, e.gpus)))) for e in result.events))
     _write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, result.timeseries())
-    if result.faults is not None:
+    if result.faults is not None or result.autoscale is not None:
         _write_csv(out / "availability.csv", ("time", "available_gpus"), result.availability())
 
 

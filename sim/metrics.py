@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from sim.model import EVENT_KINDS, FAIL, FINISH, KILL, PREEMPT, REPAIR, START, STOP, SUBMIT, Event, EventLog, Job
+from sim.model import (EVENT_KINDS, FAIL, FINISH, KILL, NODE_OFF, NODE_ON, PREEMPT, REPAIR, START, STOP, SUBMIT, Event,
+                       EventLog, Job)
 
 BOUNDED_SLOWDOWN_FLOOR = 10.0  # seconds
 
@@ -191,13 +192,14 @@ FAULT_KEYS = ("failures", "kills", "jobs_hit", "gpu_hours_lost", "goodput", "ava
 
 
 def availability(events: Iterable[Event], num_gpus: int) -> list[tuple[float, int]]:
-    """(time, GPUs up) from time 0 and after each instant at which a node failed or was repaired."""
+    """(time, GPUs in the pool) from time 0 (``num_gpus`` then) and after each instant at which a
+    node failed or was repaired, or an autoscaler turned one on or off."""
     out = [(0.0, num_gpus)]
     up = num_gpus
     times, kinds, _, counts = _columns(events)
     for t, k, n in zip(times, kinds, counts):
-        if k == FAIL or k == REPAIR:
-            up += n if k == REPAIR else -n
+        if k == FAIL or k == REPAIR or k == NODE_ON or k == NODE_OFF:
+            up += n if k == REPAIR or k == NODE_ON else -n
             if out[-1][0] == t:
                 out[-1] = (t, up)
             else:
@@ -225,6 +227,18 @@ def fault_summary(events: Sequence[Event], stats: Mapping, num_gpus: int) -> dic
         "goodput": (busy - lost) / busy if busy > 0 else math.nan,
         "availability": up_seconds / (num_gpus * (end - start)) if end > start else 1.0,
     }
+
+
+AUTOSCALE_KEYS = ("cost", "node_hours", "peak_nodes", "provisioned_utilization")
+
+
+def autoscale_summary(events: Sequence[Event], stats: Mapping) -> dict:
+    """An elastic run's statistics: ``cost`` (node-hours × each node's hourly cost, provisioning
+    included), ``node_hours``, ``peak_nodes`` (on or booting), ``provisioned_utilization`` (busy /
+    GPU-seconds of nodes that were on)."""
+    on = stats["on_gpu_seconds"]
+    return {"cost": stats["cost"], "node_hours": stats["node_seconds"] / 3600.0, "peak_nodes": stats["peak_nodes"],
+            "provisioned_utilization": busy_gpu_seconds(events) / on if on > 0 else math.nan}
 
 
 def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int]) -> list[tuple[float, int, int]]:

@@ -377,12 +377,14 @@ class Policy(Protocol):
 
 #: Event kinds, in the order they are applied within one instant. ``repair``, ``fail`` (a node;
 #: ``gpus`` are its GPUs, ``job_id`` empty) and ``kill`` (a job on a failed node, with its GPUs)
-#: occur only in runs with faults (sim.faults).
-EVENT_KINDS = ("finish", "repair", "fail", "kill", "submit", "preempt", "start", "stop")
+#: occur only in runs with faults (sim.faults); ``node_on`` and ``node_off`` (a node's GPUs join or
+#: leave the pool) only in runs with an autoscaler (sim.autoscale).
+EVENT_KINDS = ("finish", "repair", "fail", "kill", "submit", "node_on", "node_off", "preempt", "start", "stop")
 
 
 class Event(NamedTuple):
-    """One row of the event log; ``gpus`` is empty except for start, preempt, kill, fail and repair."""
+    """One row of the event log; ``gpus`` is empty except for start, preempt, kill and the node
+    events (fail, repair, node_on, node_off)."""
 
     time: float
     kind: str
@@ -390,7 +392,7 @@ class Event(NamedTuple):
     gpus: tuple[int, ...] = ()
 
 
-FINISH, REPAIR, FAIL, KILL, SUBMIT, PREEMPT, START, STOP = range(len(EVENT_KINDS))
+FINISH, REPAIR, FAIL, KILL, SUBMIT, NODE_ON, NODE_OFF, PREEMPT, START, STOP = range(len(EVENT_KINDS))
 
 
 class EventLog(Sequence[Event]):
