@@ -13,7 +13,10 @@ bookkeeping with the engine. It verifies four rules:
     No GPU is double-booked: a start takes as many GPUs as the job needs, distinct, existing and
     free; a preemption (or a kill) returns exactly the GPUs its job holds; a finish returns them.
     With faults, no job starts on a failed node's GPUs, a failed node's jobs are killed in the
-    instant it fails, and only a failed node is repaired.
+    instant it fails, and only a failed node is repaired. In a run under the resource model
+    (``SimResult.resources``), one-GPU jobs with ``gpu_milli`` < 1000 may share a GPU as long as
+    their shares on it sum to at most 1000 thousandths (``sim.fragmentation.job_share``); a GPU
+    holding shares is still busy to a whole-GPU job.
 ``finish``
     Every job lives in order and finishes once or is reported unfinished: submitted once, at its
     submit time (when that is before the run's end); started only while pending, preempted or
@@ -25,7 +28,8 @@ bookkeeping with the engine. It verifies four rules:
     its GPUs: 1 without a speed model) equals its duration if it finished and stays below it if
     not. With faults, runs go at the checkpoint slowdown, a run after a kill pays the restart
     cost instead, and a killed run keeps only the work up to its last checkpoint (sim.faults). Over the run, the busy GPU-seconds the metrics report equal the sum over runs of GPUs x
-    time held, and are at most the cluster's GPUs x the makespan (utilization <= 1).
+    time held, and are at most the cluster's GPUs x the makespan (utilization <= 1; a shared
+    job counts its share of a GPU there).
 
 A new event kind must be taught to ``_Replay`` (an unknown kind is a violation, so that the
 check never passes a log it cannot read).
@@ -40,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sim.errors import GpusimError
+from sim.fragmentation import job_share
 from sim.model import Job
 
 #: The rules a violation can break, in the order the module docstring explains them.
@@ -87,7 +92,9 @@ class _Replay:
         self.result, self.speed = result, speed
         self.num_gpus = result.cluster.num_gpus
         self.jobs = {j.job_id: _Job(j) for j in result.jobs}
-        self.owner: dict[int, str] = {}
+        self.owner: dict[int, str] = {}  # GPU → the whole-GPU job holding it
+        self.shared = bool(getattr(result, "resources", False))
+        self.shares: dict[int, dict[str, int]] = {}  # GPU → {job: thousandths} of the jobs sharing it
         self.found: list[Violation] = []
         self.last = 0.0
         self.stop: float | None = None
@@ -168,6 +175,7 @@ class _Replay:
             self.flag("gpu", t, job_id, f"started on {len(gpus)} GPU(s), needs {s.job.num_gpus}")
         if len(set(gpus)) != len(gpus):
             self.flag("gpu", t, job_id, f"started on a GPU more than once: {gpus}")
+        share = self._share(s.job)
         for g in gpus:
             if not 0 <= g < self.num_gpus:
                 self.flag("gpu", t, job_id, f"GPU {g} does not exist (the cluster has {self.num_gpus})")
@@ -175,7 +183,15 @@ class _Replay:
                 self.flag("gpu", t, job_id, f"GPU {g} is double-booked: job {self.owner[g]} holds it")
             elif g in self.down:
                 self.flag("gpu", t, job_id, f"started on GPU {g} of a failed node")
-            self.owner[g] = job_id
+            elif self.shares.get(g) and share == 1000:
+                self.flag("gpu", t, job_id, f"GPU {g} is double-booked: job {min(self.shares[g])} holds a share of it")
+            elif self.shares.get(g) and sum(self.shares[g].values()) + share > 1000:
+                self.flag("gpu", t, job_id, f"GPU {g} is over-shared: its shares would sum to "
+                          f"{sum(self.shares[g].values()) + share} thousandths")
+            if share < 1000:
+                self.shares.setdefault(g, {})[job_id] = share
+            else:
+                self.owner[g] = job_id
         s.state, s.gpus, s.started = "running", gpus, t
 
     def preempt(self, t: float, s: _Job, e) -> None:
@@ -215,8 +231,8 @@ class _Replay:
     def instant_over(self) -> None:
         """After an instant: no job may still hold a failed node's GPU (its jobs were killed)."""
         for g in sorted(self.down):
-            if g in self.owner:
-                self.flag("gpu", self.last, self.owner[g], f"still holds GPU {g} of a node that failed")
+            for holder in ([self.owner[g]] if g in self.owner else []) + sorted(self.shares.get(g, ())):
+                self.flag("gpu", self.last, holder, f"still holds GPU {g} of a node that failed")
 
     def finish(self, t: float, s: _Job, e) -> None:
         if s.state == "finished":
@@ -231,7 +247,11 @@ class _Replay:
     def _release(self, t: float, s: _Job, gpus: tuple[int, ...], how: str = "") -> None:
         s.runs.append((s.started, t, gpus, how))
         for g in gpus:
-            if self.owner.get(g) == s.job.job_id:
+            if s.job.job_id in self.shares.get(g, ()):
+                del self.shares[g][s.job.job_id]
+                if not self.shares[g]:
+                    del self.shares[g]
+            elif self.owner.get(g) == s.job.job_id:
                 del self.owner[g]
             else:
                 self.flag("gpu", t, s.job.job_id, f"returns GPU {g}, which job {self.owner.get(g)} holds")
@@ -262,12 +282,14 @@ class _Replay:
         overhead = self.result.restart_overhead
         model = self.model
         slowdown = 1.0 if model is None else model.slowdown
-        held_total = 0.0
+        held_total = used_total = 0.0
         for s in self.jobs.values():
             done = slack = 0.0
             how_before = ""
+            share = self._share(s.job) / 1000
             for k, (a, b, gpus, how) in enumerate(s.runs):
                 held_total += s.job.num_gpus * (b - a)
+                used_total += share * s.job.num_gpus * (b - a)
                 rate = 1.0
                 if self.speed is not None and len(gpus) == s.job.num_gpus and all(0 <= g < self.num_gpus for g in gpus):
                     rate = float(self.speed(s.job, gpus))
@@ -289,10 +311,17 @@ class _Replay:
                           f"{duration!r}s")
         if self.found:
             return  # the metrics below assume a well-formed log
-        self.accounting(end, held_total)
+        self.accounting(end, held_total, used_total)
 
-    def accounting(self, end: float, held: float) -> None:
-        """The metrics' totals against the replay's: busy GPU-seconds, unfinished jobs, utilization."""
+    def _share(self, job: Job) -> int:
+        """The thousandths of each of its GPUs a job takes: below 1000 only for a shared job under
+        the resource model."""
+        return job_share(job) if self.shared else 1000
+
+    def accounting(self, end: float, held: float, used: float) -> None:
+        """The metrics' totals against the replay's: busy GPU-seconds (a shared job counted as its
+        whole GPU, as the metrics do), unfinished jobs, and the GPU capacity used (shares counted as
+        shares) against the cluster's."""
         from sim import metrics
 
         result = self.result
@@ -309,8 +338,8 @@ class _Replay:
             self.flag("finish", end, "", f"the summary reports {summary['unfinished']} unfinished job(s); "
                       f"the log has {unfinished}")
         capacity = self.num_gpus * summary["makespan"]
-        if held > capacity * (1 + _REL) + _REL:
-            self.flag("work", end, "", f"the runs held {held!r} GPU-seconds, more than the cluster's {capacity!r} "
+        if used > capacity * (1 + _REL) + _REL:
+            self.flag("work", end, "", f"the runs held {used!r} GPU-seconds, more than the cluster's {capacity!r} "
                       f"({self.num_gpus} GPUs x makespan {summary['makespan']!r}s)")
 
 

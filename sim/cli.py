@@ -16,6 +16,7 @@ from dataclasses import replace
 import policies
 from sim.errors import GpusimError
 from sim.placement import DEFAULT, STRATEGIES
+from sim.resources import DEFAULT_SHARING, SHARING
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,6 +82,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     s.add_argument("--cluster", metavar="SPEC", help="NODESxGPUS[:TYPE],... e.g. 8x8:V100 or 4x8:A100,8x4:V100 "
                    "(default: the cluster the trace implies, else 8x8)")
     s.add_argument("--placement", choices=STRATEGIES, help=f"GPU placement (default {DEFAULT})")
+    s.add_argument("--resources", action=argparse.BooleanOptionalAction, default=None, help="honour the resource "
+                   "model: GPU types and memory, shared GPUs (gpu_milli), CPU and memory per node (see "
+                   "docs/resources.md; default off)")
+    s.add_argument("--sharing", choices=SHARING, help=f"where a job sharing a GPU goes (implies --resources; "
+                   f"default {DEFAULT_SHARING})")
     s.add_argument("--policy-arg", action="append", default=[], metavar="KEY=VALUE", help="policy parameter, value as a TOML literal (repeatable)")
     s.add_argument("--seed", type=int, help="seed of every random stream (default 0)")
     s.add_argument("--restart-overhead", type=float, metavar="S", help="seconds a preempted job loses when it restarts (default 0)")
@@ -189,10 +195,15 @@ def _config(args: argparse.Namespace, policy: str | None = None):
              "policy": policy, "format": args.format, "vcs": tuple(args.vc) if args.vc else None,
              "window_start": window_start, "window_end": window_end, "on_error": args.on_error,
              "procs_per_gpu": args.procs_per_gpu, "scale_load": args.scale_load,
-             "calibration": args.calibration, "assign_models": args.assign_models}
+             "calibration": args.calibration, "assign_models": args.assign_models,
+             "resources": args.resources, "sharing": args.sharing}
     settings.update({k: v for k, v in flags.items() if v is not None})
     if args.window is not None:  # the flag's window replaces the file's, open sides included
         settings["window_start"], settings["window_end"] = window_start, window_end
+    if args.sharing is not None:  # a sharing rule means nothing without the resource model
+        if args.resources is False:
+            raise GpusimError(f"--sharing {args.sharing} needs the resource model; drop --no-resources")
+        settings["resources"] = True
     if args.policy_arg:
         settings["policy_args"] = {**settings.get("policy_args", {}), **_policy_args(args.policy_arg)}
     synth = {"load": args.load, "sizes": args.sizes, "durations": args.durations,

@@ -52,6 +52,7 @@ class SimResult:
     until: float | None
     faults: dict | None = field(default=None, repr=False)  # the engine's fault counters, with faults
     autoscale: dict | None = field(default=None, repr=False)  # the autoscaler's counters, with one
+    resources: bool = False  # whether the run honoured the resource model (shared GPUs: sim.resources)
 
     def job_table(self) -> list[dict]:
         return metrics.job_table(self.jobs, self.events)
@@ -606,4 +607,4 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int = 
                      resources=resources, sharing=sharing, faults=faults, autoscale=autoscale)
     end = engine.run(until)
     return SimResult(jobs, cluster, engine.events, end, engine.name, placement, seed, restart_overhead, until,
-                     engine.fault_stats, engine.scale_stats)
+                     engine.fault_stats, engine.scale_stats, resources)

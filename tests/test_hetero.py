@@ -1,0 +1,170 @@
+"""Heterogeneous and shared clusters (issue 10, part 2): the --resources/--sharing flags, the
+invariant checker on shared GPUs, the heterogeneity-aware policy and the ``balance`` placement."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+import policies
+from sim.check import check, explain
+from sim.cli import main
+from sim.engine import simulate
+from sim.model import Cluster, Job, NodeSpec
+
+SHARED_TRACE = """job_id,submit_time,num_gpus,duration,gpu_milli
+a,0,1,100,600
+b,0,1,100,300
+c,0,1,100,500
+d,0,1,100,200
+e,0,2,50,
+"""
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def starts(events) -> dict[str, tuple[int, ...]]:
+    return {e.job_id: tuple(e.gpus) for e in events if e.kind == "start"}
+
+
+def shared_at_once(events) -> bool:
+    """Whether two jobs ever held one GPU at the same time."""
+    on: dict[str, tuple[int, ...]] = {}
+    shared = False
+    for e in events:
+        if e.kind == "start":
+            shared |= any(g in gpus for gpus in on.values() for g in e.gpus)
+            on[e.job_id] = tuple(e.gpus)
+        elif e.kind in ("finish", "preempt"):
+            del on[e.job_id]
+    return shared
+
+
+@pytest.fixture
+def shared_trace(tmp_path: Path) -> Path:
+    path = tmp_path / "shared.csv"
+    path.write_text(SHARED_TRACE, encoding="utf-8")
+    return path
+
+
+# --- part 1: --resources and --sharing -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sharing, packed", [("best-fit", True), ("worst-fit", False)])
+def test_sharing_flag_turns_the_resource_model_on_and_picks_the_rule(capsys, tmp_path, shared_trace, sharing, packed):
+    """--sharing implies --resources (written to config.json) and its rule decides where shares go:
+    best fit puts a and b (600 + 300) on one GPU, worst fit spreads them."""
+    out = tmp_path / "run"
+    rc, _, err = cli(capsys, "run", "--trace", shared_trace, "--cluster", "1x4", "--sharing", sharing, "--out", out)
+    assert rc == 0, err
+    config = json.loads((out / "config.json").read_text())
+    assert config["resources"] is True and config["sharing"] == sharing
+    from sim.experiment import RunConfig, run
+
+    result = run(RunConfig(trace=str(shared_trace), cluster="1x4", resources=True, sharing=sharing))
+    placed = starts(result.events)
+    assert (placed["a"] == placed["b"]) is packed
+
+
+def test_resources_flag_without_sharing_uses_the_default_rule(capsys, tmp_path, shared_trace):
+    """--resources alone: shared GPUs with best fit; without it every job takes a whole GPU."""
+    for flags, resources in ((("--resources",), True), ((), False)):
+        out = tmp_path / f"run{resources}"
+        rc, _, err = cli(capsys, "run", "--trace", shared_trace, "--cluster", "1x4", *flags, "--out", out)
+        assert rc == 0, err
+        config = json.loads((out / "config.json").read_text())
+        assert config["resources"] is resources and config["sharing"] == "best-fit"
+
+
+def test_flags_override_the_config_file(capsys, tmp_path, shared_trace):
+    """A config with resources = true and sharing = "frag": --sharing worst-fit wins, --no-resources
+    turns the model off, and --sharing with --no-resources is a one-line error naming both."""
+    config = tmp_path / "c.toml"
+    config.write_text('resources = true\nsharing = "frag"\n', encoding="utf-8")
+    out = tmp_path / "a"
+    assert cli(capsys, "run", "--config", config, "--trace", shared_trace, "--cluster", "1x4", "--sharing",
+               "worst-fit", "--out", out)[0] == 0
+    assert json.loads((out / "config.json").read_text())["sharing"] == "worst-fit"
+    out = tmp_path / "b"
+    assert cli(capsys, "run", "--config", config, "--trace", shared_trace, "--cluster", "1x4", "--no-resources",
+               "--out", out)[0] == 0
+    assert json.loads((out / "config.json").read_text())["resources"] is False
+    rc, _, err = cli(capsys, "run", "--trace", shared_trace, "--sharing", "frag", "--no-resources")
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "--sharing frag" in err and "--no-resources" in err
+
+
+def test_unknown_sharing_rule_is_a_one_line_error(capsys):
+    rc, _, err = cli(capsys, "run", "--sharing", "tightest")
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "--sharing" in err and "tightest" in err
+
+
+def test_compare_takes_the_flags(capsys, shared_trace):
+    """compare runs every policy under the resource model; with sharing, the four shared jobs fit on
+    two GPUs and the 2-GPU job starts at once on a 1x4 node (it waits without the model)."""
+    rc, out, err = cli(capsys, "compare", "--policies", "fifo,sjf", "--trace", shared_trace, "--cluster", "1x4",
+                       "--sharing", "best-fit", "--check")
+    assert rc == 0, err
+    assert "check passed" in err
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split() and line.split()[0] in ("fifo", "sjf")}
+    assert set(rows) == {"fifo", "sjf"}
+
+
+# --- part 2: the checker knows shared GPUs ---------------------------------------------------------
+
+
+def shared_run(sharing="best-fit"):
+    jobs = [Job("a", 0, 1, 100.0, gpu_milli=600), Job("b", 0, 1, 100.0, gpu_milli=300),
+            Job("c", 0, 1, 100.0, gpu_milli=500), Job("d", 0, 1, 80.0, gpu_milli=100),
+            Job("g", 1, 1, 60.0, gpu_milli=400),
+            Job("e", 5, 2, 50.0), Job("f", 10, 1, 30.0, gpu_milli=700)]
+    return simulate(jobs, Cluster((NodeSpec(4, "T4"),)), policies.make("fifo"), resources=True, sharing=sharing)
+
+
+@pytest.mark.parametrize("sharing", ["best-fit", "worst-fit", "frag"])
+def test_a_sharing_run_passes_the_check(sharing):
+    """A run where shares sit on one GPU together is sound; the result records the resource model."""
+    result = shared_run(sharing)
+    assert result.resources is True
+    assert shared_at_once(result.events), "the test needs two jobs sharing a GPU"
+    assert check(result) == [], explain(check(result))
+
+
+def test_the_same_log_without_the_resource_model_is_double_booked():
+    """Shares are legal only under the resource model: the same log read as a plain run is flagged."""
+    result = dataclasses.replace(shared_run(), resources=False)
+    found = check(result)
+    assert any(v.rule == "gpu" and "double-booked" in v.message for v in found), explain(found)
+
+
+def test_an_over_shared_gpu_is_flagged():
+    """Moving a share onto a GPU whose shares then exceed 1000 thousandths is caught (rule gpu)."""
+    result = shared_run()
+    events = list(result.events)
+    placed = starts(events)
+    # c (500) moved onto a's GPU, which already holds a (600) and b (300) under best fit
+    assert placed["a"] == placed["b"] != placed["c"]
+    i = next(i for i, e in enumerate(events) if e.kind == "start" and e.job_id == "c")
+    events[i] = events[i]._replace(gpus=placed["a"])
+    found = check(dataclasses.replace(result, events=events))
+    assert any(v.rule == "gpu" and v.job_id == "c" and "over-shared" in v.message and "1400" in v.message
+               for v in found), explain(found)
+
+
+def test_a_whole_gpu_job_on_a_shared_gpu_is_flagged():
+    """A whole-GPU job started on a GPU that holds shares is double-booked."""
+    result = shared_run()
+    events = list(result.events)
+    placed = starts(events)
+    i = next(i for i, e in enumerate(events) if e.kind == "start" and e.job_id == "e")
+    events[i] = events[i]._replace(gpus=(placed["a"][0], placed["e"][1]))
+    found = check(dataclasses.replace(result, events=events))
+    assert any(v.rule == "gpu" and v.job_id == "e" and "double-booked" in v.message for v in found), explain(found)
