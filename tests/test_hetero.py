@@ -168,3 +168,88 @@ def test_a_whole_gpu_job_on_a_shared_gpu_is_flagged():
     events[i] = events[i]._replace(gpus=(placed["a"][0], placed["e"][1]))
     found = check(dataclasses.replace(result, events=events))
     assert any(v.rule == "gpu" and v.job_id == "e" and "double-booked" in v.message for v in found), explain(found)
+
+
+# --- part 3: the heterogeneity-aware policy --------------------------------------------------------
+
+MIXED = "2x4:K80,2x4:V100"
+
+
+def hetero_config(policy, seed=0, **args):
+    from sim.experiment import RunConfig, synthetic_workload
+
+    return RunConfig(synthetic=synthetic_workload(300, load=0.9), cluster=MIXED, calibration="gavel",
+                     assign_models=True, policy=policy, policy_args=args, seed=seed)
+
+
+@pytest.mark.parametrize("order", ["fifo", "speedup"])
+def test_max_throughput_beats_fifo_on_a_mixed_cluster(order):
+    """On K80 and V100 nodes with Gavel-profiled models, placing each job on its fastest type cuts
+    the average JCT below fifo's (which best-fits onto the K80 nodes first) on every seed, and the
+    calibrated runs keep every invariant."""
+    from calibrate.profile import load
+    from calibrate.speed import Calibration
+    from sim.experiment import run
+
+    speed = Calibration(load("gavel"), Cluster.parse(MIXED)).speed
+    for seed in range(3):
+        fifo = run(hetero_config("fifo", seed))
+        hetero = run(hetero_config("gavel-max-throughput", seed, order=order))
+        assert hetero.summary()["unfinished"] == 0
+        assert hetero.summary()["avg_jct"] < fifo.summary()["avg_jct"], seed
+        assert check(hetero, speed) == []
+
+
+def test_jobs_land_on_their_fastest_type_when_it_is_free():
+    """Jobs that arrive one at a time on an empty cluster start on the GPUs where the run's own
+    speed model (calibrate.speed) is fastest, never across types."""
+    from calibrate.profile import load
+    from calibrate.speed import Calibration
+    from sim.experiment import run
+
+    cluster = Cluster.parse("1x4:K80,1x4:P100,1x4:V100")
+    cal = Calibration(load("gavel"), cluster)
+    models = sorted(cal.fits)
+    jobs = [Job(f"j{i}", 1000.0 * i, 1 + (i % 2) * 3, None, model=m, batch_size=min(cal.batches[m]),
+                iterations=50.0) for i, m in enumerate(models * 2)]
+    jobs = list(cal.durations(jobs))
+    result = simulate(jobs, cluster, policies.make("gavel-max-throughput"), speed=cal.speed)
+    placed = starts(result.events)
+    assert len(placed) == len(jobs)
+    types = [n.gpu_type for n in cluster.nodes]
+    for job in jobs:
+        gpus = placed[job.job_id]
+        assert len({types[g // 4] for g in gpus}) == 1, (job.job_id, gpus)
+        best = max(cal.speed(job, tuple(range(4 * k, 4 * k + job.num_gpus))) for k in range(3))
+        assert cal.speed(job, gpus) == pytest.approx(best), (job.model, gpus)
+
+
+def test_speedup_order_gives_the_fast_gpu_to_the_job_that_gains_most():
+    """One V100 and one K80 free, two jobs at once: in fifo order the first job takes the V100; in
+    speedup order the job with the larger V100/K80 speedup does, whatever its arrival."""
+    from calibrate.profile import load
+    from calibrate.speed import Calibration
+
+    cluster = Cluster.parse("1x1:K80,1x1:V100")
+    cal = Calibration(load("gavel"), cluster)
+    probe = {m: Job("x", 0, 1, 1.0, model=m, batch_size=min(cal.batches[m])) for m in cal.fits}
+    gain = {m: cal.speed(job, (1,)) / cal.speed(job, (0,)) for m, job in probe.items()}
+    faster = [m for m in gain if gain[m] > 1]  # models the V100 runs faster (not all: Recommendation)
+    low, high = min(faster, key=gain.get), max(faster, key=gain.get)
+    assert gain[high] > gain[low]
+    jobs = list(cal.durations([Job(name, 0, 1, None, model=m, batch_size=min(cal.batches[m]), iterations=20.0)
+                               for name, m in (("first", low), ("second", high))]))
+    fifo = starts(simulate(jobs, cluster, policies.make("gavel-max-throughput"), speed=cal.speed).events)
+    ranked = starts(simulate(jobs, cluster, policies.make("gavel-max-throughput", {"order": "speedup"}),
+                             speed=cal.speed).events)
+    assert fifo["first"] == (1,) and fifo["second"] == (0,)
+    assert ranked["second"] == (1,) and ranked["first"] == (0,)
+
+
+def test_max_throughput_bad_parameters_are_one_line_errors():
+    from sim.errors import GpusimError
+
+    with pytest.raises(GpusimError, match="parameter 'order'.*'fastest'"):
+        policies.make("gavel-max-throughput", {"order": "fastest"})
+    with pytest.raises(GpusimError, match="no-such-profile"):
+        policies.make("gavel-max-throughput", {"profile": "no-such-profile"})
