@@ -258,7 +258,9 @@ def execute(run: Run, out: str) -> dict:
 
     row = {"run_id": run.run_id, **run.labels, "status": "ok", "error": ""}
     final = Path(out) / "runs" / run.run_id
-    tmp = Path(out) / "runs" / f".{run.run_id}.tmp"
+    # Hidden, and one per process: after a sweep is killed, a worker it left behind may still be
+    # writing the same run while the resumed sweep starts it again.
+    tmp = Path(out) / "runs" / f".{run.run_id}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -274,7 +276,10 @@ def execute(run: Run, out: str) -> dict:
         row.update(status="failed", error=str(err) if isinstance(err, GpusimError) else f"{type(err).__name__}: {err}")
     (tmp / "row.json").write_text(json.dumps(row, default=_plain) + "\n")
     shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)  # the run's folder appears whole or not at all
+    try:
+        os.replace(tmp, final)  # the run's folder appears whole or not at all
+    except OSError:  # another process renamed the same run's folder there first: the same files
+        shutil.rmtree(tmp, ignore_errors=True)
     return row
 
 
@@ -324,14 +329,24 @@ def _write_breakdown(result, path: Path) -> None:
 
 
 def _done_rows(out: Path) -> dict[str, dict]:
+    """The rows of the runs whose folders are complete (hidden folders are unfinished writes)."""
     rows = {}
     for row_file in (out / "runs").glob("*/row.json"):
+        if row_file.parent.name.startswith("."):
+            continue
         try:
             row = json.loads(row_file.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        rows[row["run_id"]] = row
+        if isinstance(row, dict) and row.get("run_id") == row_file.parent.name:
+            rows[row["run_id"]] = row
     return rows
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def write_results(out: Path, rows: Sequence[dict]) -> None:
@@ -403,11 +418,19 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, workers: int = 1, backe
         raise GpusimError(f"{out}: folder is not empty; use --resume to continue a sweep or --force to start over")
     if force and not resume and out.exists():
         shutil.rmtree(out / "runs", ignore_errors=True)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    old = json.loads((out / "manifest.json").read_text()) if resume and (out / "manifest.json").exists() else None
-    if old is not None and old.get("spec_sha256") != hashlib.sha256(text.encode()).hexdigest():
+    old = None
+    if resume and (out / "manifest.json").exists():
+        try:
+            old = json.loads((out / "manifest.json").read_text())
+        except (OSError, ValueError) as err:
+            raise GpusimError(f"{out / 'manifest.json'}: not readable ({type(err).__name__}), so the sweep's spec "
+                              "cannot be compared; use --force to start over") from None
+    if old is not None and (not isinstance(old, dict) or old.get("spec_sha256") != hashlib.sha256(text.encode()).hexdigest()):
         raise GpusimError(f"{out}: was made from another spec (its hash differs); use --force to start over")
-    (out / "manifest.json").write_text(json.dumps(manifest(spec, text, runs), indent=1, default=str) + "\n")
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    for leftover in (out / "runs").glob(".*.tmp"):  # unfinished runs of a sweep that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
+    _write_atomically(out / "manifest.json", json.dumps(manifest(spec, text, runs), indent=1, default=str) + "\n")
     done = {k: r for k, r in _done_rows(out).items() if r.get("status") == "ok"} if resume else {}
     todo = [r for r in runs if r.run_id not in done]
     rows = dict(done)
@@ -437,7 +460,7 @@ def _execute_all(runs: Sequence[Run], out: str, workers: int, backend: str, ray_
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_exit_with, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(execute, run, out) for run in runs]
             try:
                 for future in as_completed(futures):
@@ -446,6 +469,19 @@ def _execute_all(runs: Sequence[Run], out: str, workers: int, backend: str, ray_
                 for f in futures:
                     f.cancel()
                 raise
+
+
+def _exit_with(sweep: int) -> None:
+    """Pool worker initializer: exit once the sweep's process is gone (killed with SIGKILL, say).
+    Otherwise the worker would wait forever for work that will never come, holding its memory."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == sweep:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-sweep", daemon=True).start()
 
 
 def _ray(runs: Sequence[Run], out: str, workers: int, address: str | None):
