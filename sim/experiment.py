@@ -25,7 +25,7 @@ from sim.resources import DEFAULT_SHARING, SHARING
 from traces.formats import FORMATS
 from traces.formats import read as read_trace
 from traces.synthetic import Durations, Workload, parse_sizes
-from traces.table import ReadOptions
+from traces.table import ReadOptions, shown
 
 
 #: The bundled profile the demo (the bundled sample trace) is calibrated with: Gavel's measured
@@ -224,6 +224,9 @@ def load_config(path: str | Path) -> dict:
         elif key == "faults":
             if not isinstance(value, dict):
                 raise GpusimError(f"{path}: key 'faults' must be a table")
+            if "schedule" in value and not isinstance(value["schedule"], str):
+                raise GpusimError(f"{path}: key 'faults.schedule' must be the path of a schedule file, "
+                                  f"got {value['schedule']!r}")
             if isinstance(value.get("schedule"), str):  # a schedule file is relative to the config file
                 value = {**value, "schedule": str(path.parent / value["schedule"])}
             try:
@@ -231,15 +234,19 @@ def load_config(path: str | Path) -> dict:
 
                 from_settings(value)
             except GpusimError as err:
-                raise GpusimError(f"{path}: {err}") from None
+                raise GpusimError(f"{path}: {shown(str(err), 1000)}") from None
+            except (TypeError, ValueError) as err:
+                raise GpusimError(f"{path}: key 'faults': bad value ({shown(str(err))})") from None
         elif key == "autoscale" and not isinstance(value, dict):
             raise GpusimError(f"{path}: key 'autoscale' must be a table")
         elif key == "policy_args" and not isinstance(value, dict):
             raise GpusimError(f"{path}: key 'policy_args' must be a table")
         try:  # each setting on its own, so that its error names the file (flags may still change the rest)
             RunConfig(**{key: value})
-        except GpusimError as err:
-            raise GpusimError(f"{path}: {err}") from None
+        except GpusimError as err:  # on one line, whatever keys or values the table held
+            raise GpusimError(f"{path}: {shown(str(err), 1000)}") from None
+        except (TypeError, ValueError) as err:  # a nested table's reader tripping over a wrong type
+            raise GpusimError(f"{path}: key {key!r}: bad value ({shown(str(err))})") from None
         out[key] = value
     return out
 
