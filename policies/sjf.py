@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policies import register
-from policies._common import greedy_starts
+from policies._common import starts_in_order
 
 
 @register("sjf")
@@ -13,8 +13,9 @@ from policies._common import greedy_starts
 class ShortestJobFirst:
     """Shortest duration first (oracle durations), non-preemptive; skips jobs that do not fit.
 
-    Sorts the queue at every scheduling point: O(q log q).
+    Walks the queue in order of duration through the engine's pending index rather than sorting
+    it: O(GPU counts × log q) per job tried at a scheduling point.
     """
 
     def schedule(self, view, rng):
-        return greedy_starts(view, sorted(view.pending, key=lambda j: (j.duration, j.index)))
+        return starts_in_order(view, "duration")

@@ -25,10 +25,11 @@ class _Group:
     since jobs arrive in index order and a preempted job returns to its old slot). Leaf ``slot``
     of the tree holds the job's remaining work while it is pending and infinity otherwise; inner
     nodes hold the minimum of their children, so the first pending job after a slot whose work
-    fits a deadline is found in O(log jobs).
+    fits a deadline is found in O(log jobs). Orders by a key (``ORDERS``) are sorted lists of
+    (key, arrival index, job), each kept once asked for.
     """
 
-    __slots__ = ("jobs", "indices", "tree", "leaves", "count")
+    __slots__ = ("jobs", "indices", "tree", "leaves", "count", "orders")
 
     def __init__(self) -> None:
         self.jobs: list[JobState] = []
@@ -36,6 +37,7 @@ class _Group:
         self.leaves = 1
         self.tree = [_INF, _INF]  # 1-based binary heap layout; leaves at [leaves, 2 * leaves)
         self.count = 0  # pending jobs
+        self.orders: dict[str, SortedList] = {}
 
     def add(self, state: JobState) -> None:
         slot = state._slot
@@ -47,10 +49,21 @@ class _Group:
                 self._grow()
         self._set(slot, state._remaining)
         self.count += 1
+        for key, order in self.orders.items():
+            order.add((ORDERS[key](state), state.index, state))
 
     def remove(self, state: JobState) -> None:
         self._set(state._slot, _INF)
         self.count -= 1
+        for key, order in self.orders.items():
+            order.remove((ORDERS[key](state), state.index, state))
+
+    def order(self, key: str) -> SortedList:
+        if key not in self.orders:
+            leaves = self.tree[self.leaves:self.leaves + len(self.jobs)]
+            self.orders[key] = SortedList((ORDERS[key](job), job.index, job)
+                                          for job, leaf in zip(self.jobs, leaves) if leaf < _INF)
+        return self.orders[key]
 
     def _grow(self) -> None:
         leaves, old = self.leaves * 2, self.tree
@@ -94,6 +107,10 @@ class _Group:
         return self.jobs[i - leaves]
 
 
+#: Orders a pending group can be walked in, each by a value that is fixed while a job is pending.
+ORDERS = {"remaining": lambda job: job._remaining, "duration": lambda job: job.job.duration}
+
+
 class PendingIndex:
     """The pending jobs grouped by GPU count; in each group, arrival order and a search by remaining
     work. The oracle backfilling policy uses it to find the next job that may start without a
@@ -113,6 +130,17 @@ class PendingIndex:
 
     def remove(self, state: JobState) -> None:
         self._groups[state.job.num_gpus].remove(state)
+
+    def in_order(self, num_gpus: int, key: str, after: tuple[float, int] | None = None) -> Iterator[JobState]:
+        """The pending jobs of ``num_gpus`` GPUs in order of (``key``, arrival index), from the first
+        after ``after`` (such a pair; None: from the start); ``key`` is ``"remaining"`` (work left)
+        or ``"duration"``. O(log jobs) to start, O(1) a job; valid until the queue changes."""
+        group = self._groups.get(num_gpus)
+        if group is None or not group.count:
+            return iter(())
+        order = group.order(key)
+        start = 0 if after is None else order.bisect_left((after[0], after[1] + 1))
+        return (entry[2] for entry in order.islice(start))
 
     def gpu_counts(self) -> list[int]:
         """The GPU counts of the pending jobs, ascending."""

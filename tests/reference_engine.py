@@ -26,6 +26,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from itertools import chain
 
 from sim.errors import PolicyError
@@ -109,6 +110,19 @@ class Planner:
                         return out
             node = self._best_fit(n, exclude=chosen)
             return None if node is None else out + [(node, n)]
+        if self.strategy == "balance":  # least busy/total first, exact fractions
+            by_load = sorted((i for i, f in enumerate(self.free) if f),
+                             key=lambda i: (Fraction(self.caps[i] - len(self.free[i]), self.caps[i]), i))
+            one = [i for i in by_load if len(self.free[i]) >= n]
+            if one:
+                return [(one[0], n)]
+            out = []
+            for node in by_load:
+                out.append((node, min(len(self.free[node]), n)))
+                n -= out[-1][1]
+                if n == 0:
+                    return out
+            return None
         if self.strategy == "pack":
             node = self._best_fit(n)
             return [(node, n)] if node is not None else self._most_free_first(n)
@@ -187,6 +201,12 @@ class PendingIndex:
     def first(self, num_gpus: int, after: int = -1, done_by: float = math.inf) -> JobState | None:
         return next((job for job in self.pending if job.num_gpus == num_gpus and job.index > after
                      and self.clock.now + job.remaining <= done_by), None)
+
+    def in_order(self, num_gpus: int, key: str, after=None):
+        value = (lambda j: j.remaining) if key == "remaining" else (lambda j: j.duration)
+        return iter(sorted((job for job in self.pending if job.num_gpus == num_gpus
+                            and (after is None or (value(job), job.index) > tuple(after))),
+                           key=lambda j: (value(j), j.index)))
 
 
 class View:

@@ -143,3 +143,24 @@ def test_the_comparison_can_fail():
     with pytest.raises(AssertionError, match="logs differ"):
         same_log(got, want)
     assert not math.isnan(got.end_time)
+
+
+@pytest.mark.parametrize("name", sorted(ref.REFERENCE_POLICIES))
+def test_sped_up_policies_match_their_plain_versions_under_failures_and_autoscaling(name):
+    """Where the reference loop has no model (node failures killing jobs, an autoscaler turning
+    nodes on and off), the engine runs both versions of each sped-up policy: same logs. A failure
+    stops a running job outside the policy's decisions, which incremental bookkeeping must notice."""
+    from sim.autoscale import from_settings
+    from sim.faults import Faults, Lifetime
+
+    cluster = Cluster.parse("4x4")
+    args = {"thresholds": (60.0, 400.0)} if name == "tiresias" else {}
+    faults = Faults({"*": Lifetime.parse("exponential:3000")}, {"*": Lifetime.parse("constant:200")},
+                    checkpoint_interval=100.0, restart_cost=10.0)
+    elastic = from_settings({"name": "queue", "interval": 30.0, "min_nodes": 1})
+    for seed in range(3):
+        jobs = workload(seed, cluster.num_gpus, n=50)
+        for settings in ({"faults": faults}, {"autoscale": elastic}):
+            got = simulate(jobs, cluster, policies.make(name, args), seed, restart_overhead=5.0, **settings)
+            want = simulate(jobs, cluster, ref.REFERENCE_POLICIES[name](**args), seed, restart_overhead=5.0, **settings)
+            assert list(got.events) == list(want.events), (name, seed, settings)
