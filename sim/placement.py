@@ -10,6 +10,10 @@ node are always its lowest-indexed free ones, so logs show where jobs ran.
 - ``pack``: best fit on one node if any node holds the job; else it is split over the fewest
   nodes (most free first).
 - ``spread``: the node with the most free GPUs first, then the next, until the job is placed.
+- ``balance``: load balancing across nodes by load fraction (busy / total GPUs of the node, so
+  nodes of different sizes compare fairly): a job that fits on one node goes to the least-loaded
+  node that holds it; a larger one takes the least-loaded nodes first until it is placed. Ties go
+  to the lowest index. It scans the nodes with free GPUs: O(nodes) per placement.
 
 The free state is indexed rather than scanned: one bit mask of the free GPUs, and for each free
 count ``f`` a bit mask of the nodes with exactly ``f`` free GPUs. Placing a job then costs
@@ -21,9 +25,9 @@ nodes always go to the lowest index, as a walk in node order would give.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-STRATEGIES = ("consolidated", "pool", "pack", "spread")
+STRATEGIES = ("consolidated", "pool", "pack", "spread", "balance")
 DEFAULT = "consolidated"
 
 Split = list[tuple[int, int]]  # (node, GPUs taken on it)
@@ -130,7 +134,28 @@ def _spread(p: Planner, n: int) -> Split | None:
     return _most_free_first(p, n)
 
 
-_SPLITTERS = {"pool": _pool, "consolidated": _consolidated, "pack": _pack, "spread": _spread}
+def load_fraction(caps: Sequence[int], free: Callable[[int], int], node: int) -> float:
+    """The share of ``node``'s GPUs that are busy (0: idle, 1: full)."""
+    return (caps[node] - free(node)) / caps[node]
+
+
+def _balance(p: Planner, n: int) -> Split | None:
+    caps, free = p._layout.caps, p.free_on
+    nodes = sorted(_bits(p._layout.all_nodes & ~p._by_free[0]), key=lambda i: (load_fraction(caps, free, i), i))
+    for node in nodes:
+        if free(node) >= n:
+            return [(node, n)]
+    out = []
+    for node in nodes:
+        take = min(free(node), n)
+        out.append((node, take))
+        n -= take
+        if n == 0:
+            return out
+    return None
+
+
+_SPLITTERS = {"pool": _pool, "consolidated": _consolidated, "pack": _pack, "spread": _spread, "balance": _balance}
 
 
 class Planner:

@@ -31,7 +31,7 @@ from sim.errors import GpusimError
 from sim.fragmentation import Classes, job_share, node_fragment, workload_classes
 from sim.gpu_types import matches
 from sim.model import Cluster, Job
-from sim.placement import DEFAULT, Planner
+from sim.placement import DEFAULT, Planner, load_fraction
 
 SHARING = ("best-fit", "worst-fit", "frag")
 DEFAULT_SHARING = "best-fit"
@@ -287,6 +287,10 @@ class ResourcePlanner(Planner):
             return None if not rest else out + [(min(rest, key=lambda i: (free[i], i)), left)]
         if strategy == "pack" and best is not None:
             return [(best, n)]
+        if strategy == "balance":
+            by_load = sorted(free, key=lambda i: (load_fraction(caps, self.free_on, i), i))
+            fits = set(one)
+            return next(([(i, n)] for i in by_load if i in fits), None) or self._walk(d, n, by_load, free)
         return self._walk(d, n, sorted(free, key=lambda i: (-free[i], i)), free)
 
     def _walk(self, d: Demand, n: int, order: list[int], free: dict[int, int]) -> list[tuple[int, int]] | None:

@@ -253,3 +253,70 @@ def test_max_throughput_bad_parameters_are_one_line_errors():
         policies.make("gavel-max-throughput", {"order": "fastest"})
     with pytest.raises(GpusimError, match="no-such-profile"):
         policies.make("gavel-max-throughput", {"profile": "no-such-profile"})
+
+
+# --- part 4: the balance placement -----------------------------------------------------------------
+
+
+def balanced(caps, busy=()):
+    from sim.placement import Planner
+
+    p = Planner(caps, "balance")
+    p.take(sorted(busy))
+    return p
+
+
+def test_balance_picks_the_least_loaded_node_by_fraction_not_by_free_count():
+    """On an 8-GPU node with 2 busy (load 1/4) and an idle 2-GPU node, a 1-GPU job goes to the idle
+    small node (spread would pick the 8-GPU node, which has more free GPUs); the next to the big one."""
+    p = balanced([8, 2], busy=(0, 1))
+    assert p.claim(1) == (8,)  # node 1 now at 1/2, node 0 at 1/4
+    assert p.claim(1) == (2,)
+
+
+def test_balance_ties_go_to_the_lowest_index():
+    p = balanced([4, 4, 4])
+    assert p.claim(1) == (0,)
+    assert p.claim(1) == (4,)
+    assert p.claim(1) == (8,)
+    assert p.claim(1) == (1,)
+
+
+def test_balance_puts_a_job_on_the_least_loaded_node_that_holds_it():
+    """A job that fits on one node stays on one: the least loaded that holds it, even if a less
+    loaded node lacks room."""
+    p = balanced([4, 8], busy=(0, 4, 5, 6, 7))  # node 0: load 1/4, 3 free; node 1: load 1/2, 4 free
+    assert p.place(2) == (1, 2)
+    assert p.place(4) == (8, 9, 10, 11)
+
+
+def test_balance_spans_the_least_loaded_nodes_first():
+    """A job no node holds takes the least-loaded nodes first: idle node 1 (2 GPUs), node 2 at 1/4
+    (3 GPUs), then node 0 at 1/2 for the rest; spread would start on node 0 (most free)."""
+    busy = (0, 1, 2, 3, 10)
+    assert balanced([8, 2, 4], busy).place(7) == (4, 5, 8, 9, 11, 12, 13)
+    from sim.placement import Planner
+
+    spread = Planner([8, 2, 4], "spread")
+    spread.take(busy)
+    assert spread.place(7) != (4, 5, 8, 9, 11, 12, 13)
+    assert balanced([8, 2, 4], busy).place(10) is None
+
+
+def test_balance_under_the_resource_model_balances_the_eligible_nodes():
+    """With a GPU-type constraint, balance chooses among the nodes of that type by load fraction."""
+    from sim.resources import ResourcePlanner
+
+    cluster = Cluster((NodeSpec(8, "T4"), NodeSpec(2, "V100"), NodeSpec(4, "V100")))
+    p = ResourcePlanner(cluster, "balance")
+    p.take((10,))  # node 2 at 1/4; node 1 idle
+    job = Job("j", 0, 1, 1.0, gpu_type="V100")
+    assert p.claim_job(job) == (8,)
+    assert p.claim_job(job) == (11,)  # node 1 now at 1/2
+    assert p.place_job(Job("k", 0, 1, 1.0)) == (0,)  # unconstrained: the idle T4 node
+
+
+def test_balance_on_the_command_line(capsys):
+    rc, out, err = cli(capsys, "run", "--synthetic", "100", "--cluster", "2x4,1x8", "--placement", "balance", "--check")
+    assert rc == 0, err
+    assert "placement balance" in out
