@@ -27,7 +27,6 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from fractions import Fraction
 from itertools import chain
 
 from sim.errors import PolicyError
@@ -111,19 +110,6 @@ class Planner:
                         return out
             node = self._best_fit(n, exclude=chosen)
             return None if node is None else out + [(node, n)]
-        if self.strategy == "balance":  # least busy/total first, exact fractions
-            by_load = sorted((i for i, f in enumerate(self.free) if f),
-                             key=lambda i: (Fraction(self.caps[i] - len(self.free[i]), self.caps[i]), i))
-            one = [i for i in by_load if len(self.free[i]) >= n]
-            if one:
-                return [(one[0], n)]
-            out = []
-            for node in by_load:
-                out.append((node, min(len(self.free[node]), n)))
-                n -= out[-1][1]
-                if n == 0:
-                    return out
-            return None
         if self.strategy == "balance":  # least busy/total first, exact fractions
             by_load = sorted((i for i, f in enumerate(self.free) if f),
                              key=lambda i: (Fraction(self.caps[i] - len(self.free[i]), self.caps[i]), i))
