@@ -522,6 +522,21 @@ def test_parquet_with_a_repeated_column(tmp_path):
         read(path)
 
 
+@pytest.mark.parametrize("version, safe", [("14.0.0", False), ("0.17.1", False), ("13.0.0", False), ("14.0.1", True),
+                                           ("14.0.1.dev12", True), ("15.0.0", True), ("26.0.1", True)])
+def test_parquet_refused_with_a_pyarrow_that_unpickles(tmp_path, monkeypatch, version, safe):
+    """pyarrow before 14.0.1 unpickles extension types from the file it reads (CVE-2023-47248):
+    with such a pyarrow a Parquet trace is refused, before pyarrow opens it."""
+    path = write(tmp_path, "jobs.parquet", VALID_PARQUET)
+    monkeypatch.setattr(pa, "__version__", version)
+    if safe:
+        assert len(read(path).jobs) == 3
+    else:
+        refused = rf"jobs\.parquet: pyarrow {version} can run code .*\(CVE-2023-47248\).*'pyarrow>=14\.0\.1'$"
+        with pytest.raises(GpusimError, match=refused):
+            read(path)
+
+
 @pytest.mark.parametrize("header, note", [
     (f"; MaxProcs: {BIG}\n", "MaxProcs over 1,000,000 taken for damage"),
     ("; MaxProcs: 2000000000000\n; MaxNodes: 1000000000000\n", "MaxProcs and MaxNodes over 1,000,000"),

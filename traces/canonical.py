@@ -10,6 +10,7 @@ Rows need not be sorted; blank lines are ignored; unknown columns are reported, 
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 from sim.errors import GpusimError
@@ -67,13 +68,35 @@ def is_parquet(path: str | Path) -> bool:
         return False
 
 
+#: The first pyarrow that does not unpickle (run code from) extension types stored in the files it
+#: reads: CVE-2023-47248 affects pyarrow 0.14.0 to 14.0.0 (see docs/security.md).
+SAFE_PYARROW = (14, 0, 1)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The leading numbers of a version string: ``14.0.1.dev3`` → (14, 0, 1)."""
+    numbers = []
+    for part in version.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        numbers.append(int(digits))
+        if len(digits) < len(part):
+            break
+    return tuple(numbers)
+
+
 def read_parquet(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
     """Read the canonical table from Parquet (as ``gpusim trace convert`` writes it); rows are
-    numbered from 1 in error messages. Needs pyarrow (``gpusim[parquet]``)."""
+    numbered from 1 in error messages. Needs pyarrow (``gpusim[parquet]``), 14.0.1 or later."""
     try:
+        import pyarrow
         import pyarrow.parquet as pq
     except ImportError:
         raise GpusimError("reading Parquet needs pyarrow: pip install 'gpusim[parquet]'") from None
+    if _release(pyarrow.__version__) < SAFE_PYARROW:
+        raise GpusimError(f"{path}: pyarrow {pyarrow.__version__} can run code hidden in a Parquet file "
+                          "(CVE-2023-47248); upgrade it to read Parquet: pip install 'pyarrow>=14.0.1'")
     try:
         check_header(path, pq.read_schema(str(path)).names, REQUIRED, where="")
         table = pq.read_table(str(path))
