@@ -23,8 +23,10 @@ class MaxThroughput:
     The job goes to the type with the highest speedup that has room, else to the next one (so
     slower GPUs are not left idle while jobs wait), never across types (a gang runs at its slowest
     GPU's pace). On a type, it takes one node if one holds it (the fullest that does: best fit),
-    else the nodes of that type with the most free GPUs. Jobs without a model the profile knows
-    go anywhere, by the run's placement.
+    else the nodes of that type with the most free GPUs. Jobs without a model the profile knows,
+    and (under the resource model) jobs taking a share of one GPU, go anywhere by the run's own
+    placement and sharing rule; other demands of the resource model (a ``gpu_type``, CPU,
+    memory) narrow the nodes tried.
 
     ``order``: ``fifo`` walks the queue in arrival order; ``speedup`` walks it by largest best
     speedup first (ties in arrival order), so the jobs that gain most from fast GPUs get them --
