@@ -76,12 +76,21 @@ class Calibration:
         return tuple(out)
 
     def speed(self, job: Job, gpus: tuple[int, ...]) -> float:
-        """The engine's rate: reference step time over the step time on these GPUs."""
+        """The engine's rate: reference step time over the step time on these GPUs (the slowest
+        GPU type among them sets the pace)."""
+        return self._rate(job, gpus, max)
+
+    def fastest_speed(self, job: Job, gpus: tuple[int, ...]) -> float:
+        """The rate if every worker were as fast as the fastest GPU type among ``gpus``: what the
+        job would do without stragglers (sim.metrics.straggler_gpu_seconds)."""
+        return self._rate(job, gpus, min)
+
+    def _rate(self, job: Job, gpus: tuple[int, ...], pick) -> float:
         if not self.calibrated(job):
             return 1.0
         nodes = {self._node_of(g) for g in gpus}
         types = {self._type_of_node[n] for n in nodes}
-        run = max(self.step_time(job.model, t, job.batch_size, job.num_gpus, len(nodes) == 1) for t in types)
+        run = pick(self.step_time(job.model, t, job.batch_size, job.num_gpus, len(nodes) == 1) for t in types)
         return self.reference_step(job) / run
 
 

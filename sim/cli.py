@@ -110,6 +110,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     f.add_argument("--checkpoint-cost", type=float, metavar="S", help="seconds each checkpoint takes (default 0)")
     f.add_argument("--restart-cost", type=float, metavar="S", help="seconds a job killed by a failure spends "
                    "restoring its checkpoint when it restarts (default 0)")
+    s.add_argument("--skew", type=float, metavar="F", help="data imbalance of multi-GPU jobs: the largest shard is "
+                   "1+F times an even one, so every step waits for it (default 0); adds straggler_gpu_hours")
     a = p.add_argument_group("elastic cluster (see sim/autoscale.py)")
     a.add_argument("--autoscale", metavar="NAME", help="turn nodes on and off with this autoscaler (queue, or "
                    "module:Class); --cluster is the largest cluster")
@@ -195,7 +197,7 @@ def _config(args: argparse.Namespace, policy: str | None = None):
              "policy": policy, "format": args.format, "vcs": tuple(args.vc) if args.vc else None,
              "window_start": window_start, "window_end": window_end, "on_error": args.on_error,
              "procs_per_gpu": args.procs_per_gpu, "scale_load": args.scale_load,
-             "calibration": args.calibration, "assign_models": args.assign_models,
+             "calibration": args.calibration, "assign_models": args.assign_models, "skew": args.skew,
              "resources": args.resources, "sharing": args.sharing}
     settings.update({k: v for k, v in flags.items() if v is not None})
     if args.window is not None:  # the flag's window replaces the file's, open sides included
@@ -308,6 +310,7 @@ def _check(results, config) -> None:
     """--check: each run's event log replayed against the invariants (sim.check), with the speed
     model a calibrated run used; the first violation is the error."""
     from sim.check import verify
+    from sim.experiment import run_speed
 
     profile = None
     if config.calibrated:
@@ -315,12 +318,12 @@ def _check(results, config) -> None:
 
         profile = load(config.calibration)
     for result in results:
-        speed = None
+        cal = None
         if profile is not None:
             from calibrate.speed import Calibration
 
-            speed = Calibration(profile, result.cluster).speed
-        verify(result, speed)
+            cal = Calibration(profile, result.cluster)
+        verify(result, run_speed(config, cal))
     _note([f"check passed: {sum(len(r.events) for r in results):,} events of {len(results)} run(s) keep every "
            "invariant"])
 

@@ -53,6 +53,7 @@ class SimResult:
     faults: dict | None = field(default=None, repr=False)  # the engine's fault counters, with faults
     autoscale: dict | None = field(default=None, repr=False)  # the autoscaler's counters, with one
     resources: bool = False  # whether the run honoured the resource model (shared GPUs: sim.resources)
+    extra: dict | None = field(default=None, repr=False)  # more summary metrics from the outer ring (stragglers)
 
     def job_table(self) -> list[dict]:
         return metrics.job_table(self.jobs, self.events)
@@ -64,6 +65,8 @@ class SimResult:
             out.update(metrics.fault_summary(self.events, self.faults, self.cluster.num_gpus))
         if self.autoscale is not None:
             out.update(metrics.autoscale_summary(self.events, self.autoscale))
+        if self.extra:
+            out.update(self.extra)
         return out
 
     def availability(self) -> list[tuple[float, int]]:

@@ -44,7 +44,9 @@ class RunConfig:
     its inter-arrival times. ``calibration`` is a fitted profile (calibrate/profiles/*.json): jobs
     given as model/batch_size/iterations get their durations from it, and every calibrated job's
     speed depends on its GPUs' types and nodes; ``assign_models`` first gives jobs that have only
-    a duration a model from the profile (calibrate.speed.assign_models). ``resources`` turns on
+    a duration a model from the profile (calibrate.speed.assign_models). ``skew`` is the data
+    imbalance of multi-GPU jobs (see ``run_speed``); with it, or calibrated on mixed GPU types, the
+    summary gains ``straggler_gpu_hours``. ``resources`` turns on
     the resource model (sim.resources: GPU types and memory, shared GPUs placed by ``sharing``,
     CPU and memory per node); ``cluster`` may name a cluster file (sim.cluster_file).
 
@@ -76,6 +78,7 @@ class RunConfig:
     sharing: str = DEFAULT_SHARING
     faults: Mapping[str, object] | None = None
     autoscale: Mapping[str, object] | None = None
+    skew: float = 0.0
 
     def __post_init__(self) -> None:
         if self.calibration is None and self.trace is None and self.synthetic is None:
@@ -86,7 +89,7 @@ class RunConfig:
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
                 wanted = " or ".join("none" if k is type(None) else k.__name__ for k in kinds)
                 raise GpusimError(f"setting {name!r} must be {wanted}, got {value!r}")
-        for name in ("restart_overhead", "until"):
+        for name in ("restart_overhead", "until", "skew"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise GpusimError(f"setting {name!r} must be a non-negative number of seconds, got {value!r}")
@@ -159,6 +162,7 @@ _TYPES = {
     "policy_args": (Mapping,), "placement": (str,), "seed": (int,), "restart_overhead": (int, float),
     "until": (int, float, type(None)), "drop_oversize": (bool,), "resources": (bool,), "sharing": (str,),
     "faults": (Mapping, type(None)), "autoscale": (Mapping, type(None)),
+    "skew": (int, float),
 }
 
 
@@ -324,11 +328,33 @@ def run(config: RunConfig, jobs: Sequence[Job] | None = None, progress=None) -> 
     cluster = Cluster.parse(config.cluster or traces.SAMPLE_CLUSTER)
     policy = policies.make(config.policy, dict(config.policy_args))
     cal = calibration(config)
-    return simulate(jobs, cluster, policy, config.seed, placement=config.placement,
-                    restart_overhead=config.restart_overhead, until=config.until,
-                    speed=None if cal is None else cal.speed, progress=progress,
-                    resources=config.resources, sharing=config.sharing, faults=config.fault_model(),
-                    autoscale=config.autoscale_model())
+    result = simulate(jobs, cluster, policy, config.seed, placement=config.placement,
+                      restart_overhead=config.restart_overhead, until=config.until,
+                      speed=run_speed(config, cal), progress=progress,
+                      resources=config.resources, sharing=config.sharing, faults=config.fault_model(),
+                      autoscale=config.autoscale_model())
+    if config.skew or (cal is not None and len({n.gpu_type for n in cluster.nodes}) > 1):
+        from sim.metrics import straggler_gpu_seconds
+
+        ideal = (lambda job, gpus: 1.0) if cal is None else cal.fastest_speed  # noqa: E731
+        lost = straggler_gpu_seconds(result.events, result.jobs, run_speed(config, cal) or (lambda j, g: 1.0), ideal)
+        result = replace(result, extra={"straggler_gpu_hours": lost / 3600.0})
+    return result
+
+
+def run_speed(config: RunConfig, cal=None):
+    """The engine's speed model for ``config``: the calibration's (the slowest worker sets a job's
+    pace), slowed for multi-GPU jobs by the data ``skew`` (the largest shard is ``1 + skew`` times
+    an even one, and every step waits for it); None when neither applies."""
+    if not config.skew:
+        return None if cal is None else cal.speed
+    base, factor = (None if cal is None else cal.speed), 1.0 + config.skew
+
+    def speed(job: Job, gpus: tuple[int, ...]) -> float:
+        rate = 1.0 if base is None else base(job, gpus)
+        return rate / factor if len(gpus) > 1 else rate
+
+    return speed
 
 
 def compare(config: RunConfig, names: Sequence[str], seeds: int) -> tuple[list[dict], list[str]]:

@@ -229,6 +229,30 @@ def fault_summary(events: Sequence[Event], stats: Mapping, num_gpus: int) -> dic
     }
 
 
+def straggler_gpu_seconds(events: Iterable[Event], jobs: Sequence[Job], speed, ideal) -> float:
+    """GPU-seconds lost to stragglers: over every run (start to its finish, preemption, kill or
+    the stop), GPUs × time × (1 − rate / ideal rate), where ``speed(job, gpus)`` is the rate the
+    run had (its slowest worker) and ``ideal(job, gpus)`` the rate with no straggler."""
+    by_id = {j.job_id: j for j in jobs}
+    held: dict[str, tuple[float, tuple[int, ...]]] = {}
+    lost = 0.0
+
+    def close(job_id: str, t: float) -> float:
+        t0, gpus = held.pop(job_id)
+        job = by_id[job_id]
+        return len(gpus) * (t - t0) * (1.0 - speed(job, gpus) / ideal(job, gpus))
+
+    for e in events:
+        if e.kind == "start":
+            held[e.job_id] = (e.time, tuple(e.gpus))
+        elif e.kind in ("finish", "preempt", "kill") and e.job_id in held:
+            lost += close(e.job_id, e.time)
+        elif e.kind == "stop":
+            for job_id in list(held):
+                lost += close(job_id, e.time)
+    return lost
+
+
 AUTOSCALE_KEYS = ("cost", "node_hours", "peak_nodes", "provisioned_utilization")
 
 

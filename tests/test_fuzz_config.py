@@ -137,7 +137,7 @@ RUN_KEYS = {
     "policy_args": st.dictionaries(st.sampled_from(["thresholds", "preemptive", "quantum", "x"]), ANY, max_size=2),
     "placement": st.sampled_from(["pool", "consolidated", "nope"]), "seed": NUMBER, "restart_overhead": NUMBER,
     "until": NUMBER, "drop_oversize": st.booleans(), "resources": st.booleans(),
-    "sharing": st.sampled_from(["best-fit", "frag", "nope"]), "faults": FAULTS, "autoscale": AUTOSCALE,
+    "sharing": st.sampled_from(["best-fit", "frag", "nope"]), "faults": FAULTS, "autoscale": AUTOSCALE, "skew": NUMBER,
 }
 
 
