@@ -75,11 +75,15 @@ def load(spec: str) -> type:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
             raise GpusimError(f"policy {spec!r}: no module named {err.name!r}") from None
-        except ImportError as err:
-            raise GpusimError(f"policy {spec!r}: cannot import {module_name!r}: {err}") from None
+        except Exception as err:  # importing runs the module's code: any failure is the module's
+            reason = " ".join(str(err).split()) or type(err).__name__
+            raise GpusimError(f"policy {spec!r}: cannot import {module_name!r}: {reason}") from None
         if not hasattr(module, cls_name):
             raise GpusimError(f"policy {spec!r}: module {module_name!r} has no {cls_name!r}")
-        return getattr(module, cls_name)
+        cls = getattr(module, cls_name)
+        if not isinstance(cls, type):  # e.g. sys:exit, which would end gpusim when "constructed"
+            raise GpusimError(f"policy {spec!r}: {cls_name!r} is not a class")
+        return cls
     info = available().get(spec)
     if info is None:
         raise GpusimError(f"unknown policy {spec!r}; known: {', '.join(available())} (or module:Class)")
@@ -130,8 +134,10 @@ def make(spec: str, args: dict | None = None):
         kwargs[key] = _coerce(value, params[key][0], f"policy {spec!r} parameter {key!r}")
     try:
         policy = cls(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise GpusimError(f"policy {spec!r}: {err}") from None
+    except GpusimError:
+        raise
+    except Exception as err:  # an outside policy's constructor: one line, not a traceback
+        raise GpusimError(f"policy {spec!r}: {' '.join(str(err).split()) or type(err).__name__}") from None
     if not callable(getattr(policy, "schedule", None)):
         raise GpusimError(f"policy {spec!r} has no schedule(view, rng) method")
     return policy

@@ -132,13 +132,15 @@ def from_settings(settings: Mapping) -> Autoscale:
              "node_hour_cost", "args"}
     bad = set(settings) - known
     if bad:
-        raise GpusimError(f"unknown key 'autoscale.{sorted(bad)[0]}' (known: {', '.join(sorted(known))})")
+        raise GpusimError(f"unknown key {'autoscale.' + sorted(map(str, bad))[0]!r} (known: {', '.join(sorted(known))})")
     cost = settings.get("node_hour_cost", 1.0)
     if isinstance(cost, Mapping):
         costs = {str(k): _number(v, f"node_hour_cost.{k}") for k, v in cost.items()}
     else:
         costs = {"*": _number(cost, "node_hour_cost")}
     name = settings.get("name", "queue")
+    if not isinstance(name, str):
+        raise GpusimError(f"'autoscale.name' must be an autoscaler's name or module:Class, got {name!r}")
     args = settings.get("args", {})
     if not isinstance(args, Mapping):
         raise GpusimError("'autoscale.args' must be a table")

@@ -207,7 +207,7 @@ def from_settings(settings: Mapping, where: str = "faults") -> Faults:
     known = {"mtbf", "repair", "schedule", "checkpoint_interval", "checkpoint_cost", "restart_cost"}
     bad = set(settings) - known
     if bad:
-        raise GpusimError(f"unknown key '{where}.{sorted(bad)[0]}' (known: {', '.join(sorted(known))})")
+        raise GpusimError(f"unknown key {where + '.' + sorted(map(str, bad))[0]!r} (known: {', '.join(sorted(known))})")
 
     def lifetimes(key: str) -> dict[str, Lifetime]:
         value = settings.get(key)
@@ -219,6 +219,8 @@ def from_settings(settings: Mapping, where: str = "faults") -> Faults:
             return {str(k): Lifetime.parse(v) for k, v in value.items()}
         raise GpusimError(f"'{where}.{key}' must be a distribution or a table of them by GPU type, got {value!r}")
 
+    if settings.get("schedule") is not None and not isinstance(settings["schedule"], str):
+        raise GpusimError(f"'{where}.schedule' must be the path of a CSV file, got {settings['schedule']!r}")
     schedule = read_schedule(settings["schedule"]) if settings.get("schedule") is not None else None
     try:
         return Faults(lifetimes("mtbf"), lifetimes("repair"), schedule, settings.get("checkpoint_interval"),

@@ -366,7 +366,7 @@ PROFILE_OK = {"format": "gpusim-profile", "version": 1, "source": "test", "devic
     ('run.toml', 'synthetic = {jobs = 5, "a\\rb" = 1}\n'.encode(), r"run\.toml: unknown key 'synthetic\.a\\rb'"),
     # fault and autoscale tables: wrong types crashed their readers; unknown keys broke the line
     ("run.toml", b"faults = {schedule = false}\n", r"run\.toml: key 'faults\.schedule' must be the path"),
-    ("run.toml", b'autoscale = {name = {a = 1}}\n', r"run\.toml: key 'autoscale': bad value \(unhashable"),
+    ("run.toml", b'autoscale = {name = {a = 1}}\n', r"run\.toml: 'autoscale\.name' must be an autoscaler's name"),
     ("run.toml", 'autoscale = {"a\\nb" = 1}\n'.encode(), r"run\.toml: unknown key 'autoscale\.a\\nb'"),
     # sweep specs: values of the wrong type crashed the expansion
     ("exp.toml", b'policies = [{name = "fifo", args = {x = 2001-01-01}}]\n', None),
