@@ -48,3 +48,62 @@ def fifo_pool(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], list[flo
     for k, i in enumerate(order):
         out_start[i], out_end[i] = start[k], end[k]
     return out_start, out_end
+
+
+def _delay(now: float, at: float) -> float:
+    """A delay that lands exactly on ``at`` (as the engine's calendar does)."""
+    d = at - now
+    while now + d < at:
+        d = math.nextafter(d, math.inf)
+    while now + d > at:
+        d = math.nextafter(d, -math.inf)
+    return d
+
+
+def fifo_pool_simpy(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], list[float]]:
+    """``fifo_pool`` on SimPy's calendar, as the engine uses it (one timeout per arrival instant and
+    per completion, the pass in the instant's last callback) but nothing else of the engine: how
+    much of the engine's cost is SimPy's."""
+    import simpy
+
+    order = sorted(range(len(jobs)), key=lambda i: jobs[i].submit_time)
+    submit = [jobs[i].submit_time for i in order]
+    gpus = [jobs[i].num_gpus for i in order]
+    duration = [jobs[i].duration for i in order]
+    n = len(order)
+    start, end = [math.nan] * n, [math.nan] * n
+    env = simpy.Environment()
+    queue: deque[int] = deque()
+    state = {"free": num_gpus, "arrived": 0}
+
+    def settle() -> None:
+        now = env.now
+        if env.peek() > now:
+            while queue and gpus[queue[0]] <= state["free"]:
+                k = queue.popleft()
+                state["free"] -= gpus[k]
+                start[k] = now
+                end[k] = max(now + duration[k], math.nextafter(now, math.inf))
+                env.timeout(_delay(now, end[k]), k).callbacks.append(on_completion)
+
+    def on_arrival(_event) -> None:
+        now, k = env.now, state["arrived"]
+        while k < n and submit[k] == now:
+            queue.append(k)
+            k += 1
+        state["arrived"] = k
+        if k < n:
+            env.timeout(_delay(now, submit[k])).callbacks.append(on_arrival)
+        settle()
+
+    def on_completion(event) -> None:
+        state["free"] += gpus[event.value]
+        settle()
+
+    if n:
+        env.timeout(submit[0]).callbacks.append(on_arrival)
+    env.run()
+    out_start, out_end = [math.nan] * n, [math.nan] * n
+    for k, i in enumerate(order):
+        out_start[i], out_end[i] = start[k], end[k]
+    return out_start, out_end

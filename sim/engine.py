@@ -130,7 +130,7 @@ class _Engine:
         self.pending: SortedDict = SortedDict()
         self.running: dict[str, JobState] = {}
         self.by_id = {s.job_id: s for s in self.states}
-        self.indexes = Indexes(self.clock, self.pending.values(), self.running.values())
+        self.indexes = Indexes(self.clock, self.states, self.pending.values(), self.running.values())
         self.view = View(self.clock, self.pending.values(), self.running.values(), self.planner, self.indexes,
                          cluster, placement)
         self.events = EventLog([s.job_id for s in self.states])  # job numbers are arrival indices
@@ -158,7 +158,11 @@ class _Engine:
     # inside the callback of its last event, so a pass costs no calendar event of its own.
 
     def _at(self, at: float, callback, value=None) -> None:
-        self.env.timeout(_exact_delay(self.env.now, at), value).callbacks.append(callback)
+        now = self.env.now
+        delay = at - now
+        if now + delay != at:  # rare: the difference rounded
+            delay = _exact_delay(now, at)
+        self.env.timeout(delay, value).callbacks.append(callback)
 
     def _settle(self) -> None:
         if self.pass_due and self.env.peek() > self.env.now:
@@ -200,7 +204,8 @@ class _Engine:
         self.pass_due = False
         now = self.clock.now = self.env.now
         if self.finished:
-            self.finished.sort(key=lambda s: s.index)
+            if len(self.finished) > 1:
+                self.finished.sort(key=lambda s: s.index)
             for state in self.finished:
                 self._finish(state, now)
             self.finished.clear()
@@ -279,8 +284,12 @@ class _Engine:
     def _gpus_of(self, d: Start, state: JobState, now: float) -> tuple[int, ...]:
         """A Start's GPUs as a tuple of ints of the job's size (whether they are free is take's check)."""
         gpus = d.gpus
-        if type(gpus) is tuple and len(gpus) == state.num_gpus and all(type(g) is int for g in gpus):
-            return gpus
+        if type(gpus) is tuple and len(gpus) == state.num_gpus:
+            for g in gpus:
+                if type(g) is not int:
+                    break
+            else:
+                return gpus
         try:
             gpus = tuple(operator.index(g) for g in gpus)
         except TypeError:

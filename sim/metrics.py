@@ -47,12 +47,13 @@ def _columns(events: Iterable[Event]) -> tuple[Sequence[float], Sequence[int], S
             [len(e.gpus) for e in rows])
 
 
-def _per_job(jobs: Sequence[Job], events: Iterable[Event]):
-    """Per job, in job order: first start, end and preemptions (None, None, 0 if it never ran)."""
+def _per_job(jobs: Sequence[Job], columns):
+    """Per job, in job order: first start, end and preemptions (None, None, 0 if it never ran),
+    from the log's ``_columns``."""
     first_start: dict[str, float] = {}
     end: dict[str, float] = {}
     preemptions: dict[str, int] = {}
-    times, kinds, ids, _ = _columns(events)
+    times, kinds, ids, _ = columns
     for t, k, job_id in zip(times, kinds, ids):
         if k == START:
             if job_id not in first_start:
@@ -68,7 +69,7 @@ def _per_job(jobs: Sequence[Job], events: Iterable[Event]):
 def job_table(jobs: Sequence[Job], events: Iterable[Event]) -> list[dict]:
     """One flat record per job, in the given job order; fields of unfinished jobs may be None."""
     rows = []
-    for j, start, stop, preempted in zip(jobs, *_per_job(jobs, events)):
+    for j, start, stop, preempted in zip(jobs, *_per_job(jobs, _columns(events))):
         jct = None if stop is None else stop - j.submit_time
         rows.append({
             "job_id": j.job_id, "submit_time": j.submit_time, "start_time": start, "end_time": stop,
@@ -85,9 +86,13 @@ def job_table(jobs: Sequence[Job], events: Iterable[Event]) -> list[dict]:
 def busy_gpu_seconds(events: Iterable[Event]) -> float:
     """GPU-seconds held by jobs: each start to its preemption, finish, kill (a node failed under
     it), or the stop event."""
+    return _busy(_columns(events))
+
+
+def _busy(columns) -> float:
     held: dict[str, tuple[float, int]] = {}
     total = 0.0
-    for t, k, job_id, n in zip(*_columns(events)):
+    for t, k, job_id, n in zip(*columns):
         if k == START:
             held[job_id] = (t, n)
         elif k == PREEMPT or k == FINISH or k == KILL:
@@ -109,15 +114,16 @@ def _pct(xs: Sequence[float], q: float) -> float:
 
 def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict:
     """Scalar statistics of one run (see the module docstring); NaN where there is no finished job."""
-    if not isinstance(events, EventLog):
-        events = list(events)  # read more than once below
-    starts, ends, _ = _per_job(jobs, events)
-    done = [(j, start, end) for j, start, end in zip(jobs, starts, ends) if end is not None]
-    jct = [end - j.submit_time for j, _, end in done]
-    times, kinds, _, _ = _columns(events)
-    stops = [t for t, k in zip(times, kinds) if k == STOP]
+    columns = _columns(events)  # read once, used twice
+    starts, ends, _ = _per_job(jobs, columns)
+    done = [j for j, end in zip(jobs, ends) if end is not None]  # parallel lists, no tuple per job
+    done_starts = [start for start, end in zip(starts, ends) if end is not None]
+    done_ends = [end for end in ends if end is not None]
+    jct = [end - j.submit_time for j, end in zip(done, done_ends)]
+    times, kinds, _, _ = columns
+    stops = [t for t, k in zip(times, kinds) if k == STOP] if kinds.count(STOP) else []
     first = min((j.submit_time for j in jobs), default=0.0)
-    last = stops[-1] if stops else max((end for _, _, end in done), default=first)
+    last = stops[-1] if stops else max(done_ends, default=first)
     makespan = max(0.0, last - first)  # a run stopped before the first submission has none
     return {
         "jobs": len(jobs),
@@ -126,15 +132,14 @@ def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict
         "median_jct": _pct(jct, 50),
         "p95_jct": _pct(jct, 95),
         "p99_jct": _pct(jct, 99),
-        "avg_wait": _mean([start - j.submit_time for j, start, _ in done]),
+        "avg_wait": _mean([start - j.submit_time for j, start in zip(done, done_starts)]),
         "makespan": makespan,
-        "utilization": busy_gpu_seconds(events) / (num_gpus * makespan) if makespan > 0 else math.nan,
-        "avg_slowdown": _mean([c / j.duration for (j, _, _), c in zip(done, jct)]),
-        "avg_bounded_slowdown": _mean([max(1.0, c / max(j.duration, BOUNDED_SLOWDOWN_FLOOR))
-                                       for (j, _, _), c in zip(done, jct)]),
-        "preemptions": sum(1 for k in kinds if k == PREEMPT),
-        **_deadline_stats((j.deadline, end) for j, _, end in done),
-        "jain_fairness": jain_index(list(_group_shares(jobs, [(j, c) for (j, _, _), c in zip(done, jct)]).values())),
+        "utilization": _busy(columns) / (num_gpus * makespan) if makespan > 0 else math.nan,
+        "avg_slowdown": _mean([c / j.duration for j, c in zip(done, jct)]),
+        "avg_bounded_slowdown": _mean([max(1.0, c / max(j.duration, BOUNDED_SLOWDOWN_FLOOR)) for j, c in zip(done, jct)]),
+        "preemptions": kinds.count(PREEMPT),
+        **_deadline_stats(zip((j.deadline for j in done), done_ends)),
+        "jain_fairness": jain_index(list(_group_shares(jobs, zip(done, jct)).values())),
     }
 
 
@@ -168,7 +173,7 @@ def group_shares(jobs: Sequence[Job], events: Iterable[Event]) -> dict[str, floa
     finished jobs of duration / JCT (1 / slowdown: the speed at which the group's work got done,
     1 = never waited). Jain's index over these is 1 when every group is served alike and falls
     towards 1/n as one group is starved. Jobs without a group or unfinished are left out."""
-    _, ends, _ = _per_job(jobs, events)
+    _, ends, _ = _per_job(jobs, _columns(events))
     return _group_shares(jobs, [(j, end - j.submit_time) for j, end in zip(jobs, ends) if end is not None])
 
 

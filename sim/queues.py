@@ -21,33 +21,28 @@ _INF = math.inf
 class _Group:
     """The pending jobs of one GPU count, in arrival order, with a min-tree of their remaining work.
 
-    Every job of this GPU count that was ever pending keeps a slot (slots are in arrival order,
-    since jobs arrive in index order and a preempted job returns to its old slot). Leaf ``slot``
-    of the tree holds the job's remaining work while it is pending and infinity otherwise; inner
-    nodes hold the minimum of their children, so the first pending job after a slot whose work
-    fits a deadline is found in O(log jobs). Orders by a key (``ORDERS``) are sorted lists of
-    (key, arrival index, job), each kept once asked for.
+    Every job of the run with this GPU count has a slot, in arrival order (given all at once, so a
+    job first seen pending late, after a preemption or a failure, still sits in order). Leaf
+    ``slot`` of the tree holds the job's remaining work while it is pending and infinity
+    otherwise; inner nodes hold the minimum of their children, so the first pending job after a
+    slot whose work fits a deadline is found in O(log jobs). Orders by a key (``ORDERS``) are
+    sorted lists of (key, arrival index, job), each kept once asked for.
     """
 
     __slots__ = ("jobs", "indices", "tree", "leaves", "count", "orders")
 
-    def __init__(self) -> None:
-        self.jobs: list[JobState] = []
-        self.indices: list[int] = []  # arrival index of each slot's job, increasing
-        self.leaves = 1
-        self.tree = [_INF, _INF]  # 1-based binary heap layout; leaves at [leaves, 2 * leaves)
+    def __init__(self, jobs: list[JobState]) -> None:
+        self.jobs = jobs  # by slot
+        self.indices = [job.index for job in jobs]  # increasing
+        for slot, job in enumerate(jobs):
+            job._slot = slot
+        self.leaves = 1 << max(0, len(jobs) - 1).bit_length()
+        self.tree = [_INF] * (2 * self.leaves)  # 1-based binary heap layout; leaves at [leaves, 2 * leaves)
         self.count = 0  # pending jobs
         self.orders: dict[str, SortedList] = {}
 
     def add(self, state: JobState) -> None:
-        slot = state._slot
-        if slot < 0:
-            slot = state._slot = len(self.jobs)
-            self.jobs.append(state)
-            self.indices.append(state.index)
-            if slot == self.leaves:
-                self._grow()
-        self._set(slot, state._remaining)
+        self._set(state._slot, state._remaining)
         self.count += 1
         for key, order in self.orders.items():
             order.add((ORDERS[key](state), state.index, state))
@@ -64,14 +59,6 @@ class _Group:
             self.orders[key] = SortedList((ORDERS[key](job), job.index, job)
                                           for job, leaf in zip(self.jobs, leaves) if leaf < _INF)
         return self.orders[key]
-
-    def _grow(self) -> None:
-        leaves, old = self.leaves * 2, self.tree
-        tree = [_INF] * (2 * leaves)
-        tree[leaves:leaves + self.leaves] = old[self.leaves:]
-        for i in range(leaves - 1, 0, -1):
-            tree[i] = min(tree[2 * i], tree[2 * i + 1])
-        self.leaves, self.tree = leaves, tree
 
     def _set(self, slot: int, value: float) -> None:
         tree = self.tree
@@ -118,15 +105,16 @@ class PendingIndex:
 
     __slots__ = ("_groups", "_clock")
 
-    def __init__(self, clock) -> None:
-        self._groups: dict[int, _Group] = {}
+    def __init__(self, clock, jobs: Iterable[JobState]) -> None:
+        """An index over ``jobs`` (every job of the run, in arrival order), none of them pending yet."""
+        by_gpus: dict[int, list[JobState]] = {}
+        for job in jobs:
+            by_gpus.setdefault(job.job.num_gpus, []).append(job)
+        self._groups = {n: _Group(group) for n, group in by_gpus.items()}
         self._clock = clock
 
     def add(self, state: JobState) -> None:
-        group = self._groups.get(state.job.num_gpus)
-        if group is None:
-            group = self._groups[state.job.num_gpus] = _Group()
-        group.add(state)
+        self._groups[state.job.num_gpus].add(state)
 
     def remove(self, state: JobState) -> None:
         self._groups[state.job.num_gpus].remove(state)
@@ -181,10 +169,12 @@ class Indexes:
     """The indexes the engine keeps for its policy, each built from the live jobs on first request
     and maintained by the engine from then on (``pending``/``running`` stay None until asked for)."""
 
-    __slots__ = ("_clock", "_pending_jobs", "_running_jobs", "pending", "running")
+    __slots__ = ("_clock", "_jobs", "_pending_jobs", "_running_jobs", "pending", "running")
 
-    def __init__(self, clock, pending_jobs: Iterable[JobState], running_jobs: Iterable[JobState]) -> None:
+    def __init__(self, clock, jobs: Iterable[JobState], pending_jobs: Iterable[JobState],
+                 running_jobs: Iterable[JobState]) -> None:
         self._clock = clock
+        self._jobs = jobs  # all of the run's, in arrival order
         self._pending_jobs = pending_jobs
         self._running_jobs = running_jobs
         self.pending: PendingIndex | None = None
@@ -192,7 +182,7 @@ class Indexes:
 
     def pending_by_gpus(self) -> PendingIndex:
         if self.pending is None:
-            self.pending = PendingIndex(self._clock)
+            self.pending = PendingIndex(self._clock, self._jobs)
             for state in self._pending_jobs:
                 self.pending.add(state)
         return self.pending

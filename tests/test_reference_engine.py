@@ -155,10 +155,10 @@ def test_sped_up_policies_match_their_plain_versions_under_failures_and_autoscal
 
     cluster = Cluster.parse("4x4")
     args = {"thresholds": (60.0, 400.0)} if name == "tiresias" else {}
-    faults = Faults({"*": Lifetime.parse("exponential:3000")}, {"*": Lifetime.parse("constant:200")},
+    faults = Faults({"*": Lifetime.parse("exponential:1500")}, {"*": Lifetime.parse("constant:200")},
                     checkpoint_interval=100.0, restart_cost=10.0)
     elastic = from_settings({"name": "queue", "interval": 30.0, "min_nodes": 1})
-    for seed in range(3):
+    for seed in range(5):
         jobs = workload(seed, cluster.num_gpus, n=50)
         for settings in ({"faults": faults}, {"autoscale": elastic}):
             got = simulate(jobs, cluster, policies.make(name, args), seed, restart_overhead=5.0, **settings)
