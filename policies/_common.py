@@ -193,32 +193,39 @@ def _backfill_indexed(view: View, planner: Planner, head: JobState, shadow: floa
 # --- walks over the engine's pending index (sim.queues) instead of a sorted copy of the queue ---
 
 
-def _key_of(job: JobState, key: str) -> tuple[float, int]:
-    return (job.remaining if key == "remaining" else job.duration), job.index
+#: A job's value in each order of the pending index (sim.queues.ORDERS), read through its public
+#: properties: for a running job, remaining work is the work left now.
+_VALUE = {
+    "remaining": lambda job: job.remaining,
+    "duration": lambda job: job.duration,
+    "deadline": lambda job: math.inf if job.job.deadline is None else job.job.deadline,
+    "priority": lambda job: -job.priority,
+}
 
 
-def _push(heap: list, jobs: Iterator[JobState], key: str) -> None:
-    """Put the next job of ``jobs`` (one source of a merge) on ``heap``, keyed by (``key``, arrival)."""
+def _push(heap: list, jobs: Iterator[JobState], key: str, rank: int = 0) -> None:
+    """Put the next job of ``jobs`` (one source of a merge) on ``heap``, keyed by (``key``, ``rank``,
+    arrival)."""
     job = next(jobs, None)
     if job is not None:
-        heapq.heappush(heap, (*_key_of(job, key), job.num_gpus, jobs, job))
+        heapq.heappush(heap, (_VALUE[key](job), rank, job.index, job.num_gpus, jobs, job))
 
 
 def starts_in_order(view: View, key: str) -> list[Start]:
-    """``greedy_starts`` over the pending jobs in order of (``key``, arrival), ``key`` being
-    ``"remaining"`` or ``"duration"``, without sorting the queue: a merge of the engine's pending
-    index, one source per GPU count. A count that no longer fits the free GPUs leaves the merge
+    """``greedy_starts`` over the pending jobs in order of (``key``, arrival), ``key`` naming an
+    order of the pending index (``sim.queues.ORDERS``), without sorting the queue: a merge of the
+    index's walks, one per GPU count. A count that no longer fits the free GPUs leaves the merge
     (free GPUs only shrink); one whose placement failed waits for the next start (until then its
     jobs would fail too). O((jobs tried + GPU counts) × log q), against O(q log q) for a sort.
     """
     planner = view.planner()
     if type(planner) is not Planner:  # another resource model: placing decides, not the count
-        return greedy_starts(view, sorted(view.pending, key=lambda j: _key_of(j, key)))
+        return greedy_starts(view, sorted(view.pending, key=lambda j: (_VALUE[key](j), j.index)))
     index, starts, heap, parked = view.pending_by_gpus(), [], [], []
     for n in index.gpu_counts():
         _push(heap, index.in_order(n, key), key)
     while heap and planner.free_total:
-        value, arrival, n, jobs, job = heapq.heappop(heap)
+        value, _, arrival, n, jobs, job = heapq.heappop(heap)
         if n > planner.free_total:
             continue
         gpus = planner.claim(n)
@@ -233,23 +240,25 @@ def starts_in_order(view: View, key: str) -> list[Start]:
     return starts
 
 
-def chosen_in_order(view: View, running: list[JobState], key: str) -> Iterator[JobState]:
-    """The jobs ``preemptive_plan`` takes from the merged order of ``running`` (already sorted by
-    (``key``, arrival)) and the pending jobs in that order, without sorting the queue: a merge of
-    the running list and the engine's pending index (one source per GPU count) that yields each
-    job that fits the GPUs not yet given, and drops a GPU count once it no longer fits (the budget
-    only shrinks). Pass it as ``preemptive_plan``'s order. O((r + jobs taken + GPU counts) × log q).
+def chosen_in_order(view: View, running: list[JobState], key: str, running_first: bool = False) -> Iterator[JobState]:
+    """The jobs ``preemptive_plan`` takes from the merged order of ``running`` and the pending jobs
+    by (``key``, arrival), or by (``key``, running before pending, arrival) with ``running_first``,
+    without sorting the queue: ``running`` must come sorted by (``key``, arrival); a merge of it and
+    the pending index's walks (one per GPU count) yields each job that fits the GPUs not yet given,
+    and drops a GPU count once it no longer fits (the budget only shrinks). Pass it as
+    ``preemptive_plan``'s order. O((r + jobs taken + GPU counts) × log q).
     """
     index, budget, heap = view.pending_by_gpus(), view.num_gpus, []
     running_jobs = iter(running)
     _push(heap, running_jobs, key)
+    pending_rank = 1 if running_first else 0
     for n in index.gpu_counts():
-        _push(heap, index.in_order(n, key), key)
+        _push(heap, index.in_order(n, key), key, pending_rank)
     while heap and budget:
-        _, _, n, jobs, job = heapq.heappop(heap)
+        _, rank, _, n, jobs, job = heapq.heappop(heap)
         if n <= budget:
             budget -= n
             yield job
         elif jobs is not running_jobs:
             continue  # every later job of this count is as large
-        _push(heap, jobs, key)
+        _push(heap, jobs, key, rank)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import chain
 
 from policies import register
-from policies._common import greedy_starts, preemptive_plan
+from policies._common import chosen_in_order, preemptive_plan, starts_in_order
 
 
 def _deadline(job) -> float:
@@ -21,13 +20,14 @@ class EarliestDeadlineFirst:
 
     Each job that fits starts (no head-of-line blocking). With ``preemptive=true`` a pending job with
     an earlier deadline preempts running jobs with later ones (or none); among equal deadlines running
-    jobs come first, so they never preempt each other. O(jobs in the system × log) per scheduling point.
+    jobs come first, so they never preempt each other. The queue is walked in deadline order through
+    the engine's pending index, not sorted: O((jobs tried + r) × log q) per scheduling point.
     """
 
     preemptive: bool = False
 
     def schedule(self, view, rng):
         if not self.preemptive:
-            return greedy_starts(view, sorted(view.pending, key=lambda j: (_deadline(j), j.index)))
-        jobs = sorted(chain(view.running, view.pending), key=lambda j: (_deadline(j), not j.is_running, j.index))
-        return preemptive_plan(view, jobs)[0]
+            return starts_in_order(view, "deadline")
+        running = sorted(view.running, key=lambda j: (_deadline(j), j.index))
+        return preemptive_plan(view, chosen_in_order(view, running, "deadline", running_first=True))[0]

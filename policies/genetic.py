@@ -69,7 +69,8 @@ class GeneticScore:
     ``weights_file`` (JSON from sim.ga.save_weights), when given, replaces ``weights``. With
     ``predictor`` (user-history, least-squares or requested: see policies/_predict.py) the
     remaining-time feature is the online prediction less the work done, instead of the oracle.
-    O(q log q) per scheduling point.
+    O(q log q) per scheduling point, inherently: the waiting-time feature changes every score as
+    time passes, so the queue is scored and sorted afresh.
     """
 
     weights: tuple[float, ...] = DEFAULT_WEIGHTS

@@ -31,7 +31,11 @@ class _Predicting:
 @register("sjf-predicted")
 @dataclass
 class SjfPredicted(_Predicting):
-    """Shortest predicted duration first, non-preemptive; skips jobs that do not fit. O(q log q) per pass."""
+    """Shortest predicted duration first, non-preemptive; skips jobs that do not fit.
+
+    O(q log q) per pass: predictions change as jobs finish (the predictor learns), so the queue is
+    sorted afresh rather than kept in an index.
+    """
 
     predictor: str = "user-history"
 
@@ -46,7 +50,7 @@ class SrtfPredicted(_Predicting):
     """Preemptive shortest predicted remaining time first: max(prediction − executed, floor) seconds.
 
     A job that outlives its prediction gets the floor, so it looks nearly done and keeps its GPUs.
-    O((q + r) log(q + r)) per pass.
+    O((q + r) log(q + r)) per pass: predictions change as jobs finish, so nothing can be indexed.
     """
 
     predictor: str = "user-history"

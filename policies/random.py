@@ -14,7 +14,8 @@ from sim.resources import ResourcePlanner
 class RandomOrder:
     """Pending jobs in random order; each that fits starts on a random node that can hold it.
 
-    A job no single node can hold is placed by the run's placement strategy instead.
+    A job no single node can hold is placed by the run's placement strategy instead. Inherently
+    O(q) per scheduling point: it draws a permutation of the whole queue from the policy stream.
     Under the resource model (``sim.resources``) every job is placed by the strategy, honouring its demands.
     """
 

@@ -94,8 +94,14 @@ class _Group:
         return self.jobs[i - leaves]
 
 
-#: Orders a pending group can be walked in, each by a value that is fixed while a job is pending.
-ORDERS = {"remaining": lambda job: job._remaining, "duration": lambda job: job.job.duration}
+#: Orders a pending group can be walked in, each by a value that is fixed while a job is pending:
+#: remaining work, duration, deadline (none: last), priority (highest first).
+ORDERS = {
+    "remaining": lambda job: job._remaining,
+    "duration": lambda job: job.job.duration,
+    "deadline": lambda job: _INF if job.job.deadline is None else job.job.deadline,
+    "priority": lambda job: -job.job.priority,
+}
 
 
 class PendingIndex:
@@ -121,8 +127,8 @@ class PendingIndex:
 
     def in_order(self, num_gpus: int, key: str, after: tuple[float, int] | None = None) -> Iterator[JobState]:
         """The pending jobs of ``num_gpus`` GPUs in order of (``key``, arrival index), from the first
-        after ``after`` (such a pair; None: from the start); ``key`` is ``"remaining"`` (work left)
-        or ``"duration"``. O(log jobs) to start, O(1) a job; valid until the queue changes."""
+        after ``after`` (such a pair; None: from the start); ``key`` names one of ``ORDERS``.
+        O(log jobs) to start, O(1) a job; valid until the queue changes."""
         group = self._groups.get(num_gpus)
         if group is None or not group.count:
             return iter(())

@@ -203,7 +203,9 @@ class PendingIndex:
                      and self.clock.now + job.remaining <= done_by), None)
 
     def in_order(self, num_gpus: int, key: str, after=None):
-        value = (lambda j: j.remaining) if key == "remaining" else (lambda j: j.duration)
+        value = {"remaining": lambda j: j.remaining, "duration": lambda j: j.duration,
+                 "deadline": lambda j: math.inf if j.job.deadline is None else j.job.deadline,
+                 "priority": lambda j: -j.priority}[key]
         return iter(sorted((job for job in self.pending if job.num_gpus == num_gpus
                             and (after is None or (value(job), job.index) > tuple(after))),
                            key=lambda j: (value(j), j.index)))
@@ -499,8 +501,36 @@ class Tiresias:
         return decisions
 
 
+def _deadline(job) -> float:
+    return math.inf if job.job.deadline is None else job.job.deadline
+
+
+@dataclass
+class EarliestDeadlineFirst:
+    preemptive: bool = False
+
+    def schedule(self, view, rng):
+        if not self.preemptive:
+            return greedy_starts(view, sorted(view.pending, key=lambda j: (_deadline(j), j.index)))
+        jobs = sorted(chain(view.running, view.pending), key=lambda j: (_deadline(j), not j.is_running, j.index))
+        return preemptive_plan(view, jobs)[0]
+
+
+@dataclass
+class PriorityOrder:
+    preemptive: bool = False
+
+    def schedule(self, view, rng):
+        if not self.preemptive:
+            return greedy_starts(view, sorted(view.pending, key=lambda j: (-j.priority, j.index)))
+        jobs = sorted(chain(view.running, view.pending), key=lambda j: (-j.priority, not j.is_running, j.index))
+        return preemptive_plan(view, jobs)[0]
+
+
 #: Registered policy name → its plain reference version.
 REFERENCE_POLICIES = {
+    "edf": EarliestDeadlineFirst,
+    "priority": PriorityOrder,
     "fifo": Fifo,
     "fifo-backfill": EasyBackfill,
     "sjf": ShortestJobFirst,

@@ -59,13 +59,18 @@ def same_log(engine_result, reference_run) -> None:
     assert repr(engine_result.end_time) == repr(reference_run.end_time)
 
 
-@pytest.mark.parametrize("name", sorted(ref.REFERENCE_POLICIES))
+#: Arguments that make the policies' less common paths run.
+ARGS = {"tiresias": [{"thresholds": (60.0, 400.0)}], "edf": [{}, {"preemptive": True}],
+        "priority": [{}, {"preemptive": True}]}
+SPED_UP = [(name, args) for name in sorted(ref.REFERENCE_POLICIES) for args in ARGS.get(name, [{}])]
+
+
+@pytest.mark.parametrize(("name", "args"), SPED_UP)
 @pytest.mark.parametrize("spec", CLUSTERS)
-def test_sped_up_policies_match_their_plain_versions_on_the_plain_loop(name, spec):
+def test_sped_up_policies_match_their_plain_versions_on_the_plain_loop(name, args, spec):
     """The engine with each sped-up policy gives the reference loop's log with the policy's plain version,
     under every placement, with and without restart overheads and a speed model."""
     cluster = Cluster.parse(spec)
-    args = {"thresholds": (60.0, 400.0)} if name == "tiresias" else {}
     for seed in range(3):
         jobs = workload(seed, cluster.num_gpus)
         for placement in STRATEGIES:
@@ -145,8 +150,8 @@ def test_the_comparison_can_fail():
     assert not math.isnan(got.end_time)
 
 
-@pytest.mark.parametrize("name", sorted(ref.REFERENCE_POLICIES))
-def test_sped_up_policies_match_their_plain_versions_under_failures_and_autoscaling(name):
+@pytest.mark.parametrize(("name", "args"), SPED_UP)
+def test_sped_up_policies_match_their_plain_versions_under_failures_and_autoscaling(name, args):
     """Where the reference loop has no model (node failures killing jobs, an autoscaler turning
     nodes on and off), the engine runs both versions of each sped-up policy: same logs. A failure
     stops a running job outside the policy's decisions, which incremental bookkeeping must notice."""
@@ -154,7 +159,6 @@ def test_sped_up_policies_match_their_plain_versions_under_failures_and_autoscal
     from sim.faults import Faults, Lifetime
 
     cluster = Cluster.parse("4x4")
-    args = {"thresholds": (60.0, 400.0)} if name == "tiresias" else {}
     faults = Faults({"*": Lifetime.parse("exponential:1500")}, {"*": Lifetime.parse("constant:200")},
                     checkpoint_interval=100.0, restart_cost=10.0)
     elastic = from_settings({"name": "queue", "interval": 30.0, "min_nodes": 1})
