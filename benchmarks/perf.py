@@ -1,6 +1,6 @@
 """Benchmarks of the simulator's speed (issue 8): one command runs them all and prints a table.
 
-    .venv/bin/python benchmarks/perf.py                          # everything (about 10 minutes)
+    .venv/bin/python benchmarks/perf.py                          # everything (about 8 minutes)
     .venv/bin/python benchmarks/perf.py --only philly,floor      # some: philly, million, scaling, floor
     .venv/bin/python benchmarks/perf.py --million-jobs 100000    # the "million" runs on fewer jobs
 
@@ -12,11 +12,12 @@
   log-sd 1.5, seconds) clipped to [10 s, 10 days], default (consolidated) placement; generation,
   simulation and summary timed apart, peak memory of the whole process.
 - ``scaling``: seconds per event against the number of jobs (10k → 1M, the million workload) and
-  against the queue length (a backlog of long jobs that must stay queued behind a blocked head,
-  while a stream of short jobs runs), for policies that should stay flat, and Tiresias, which by
-  design walks all its jobs.
+  against the queue length (``backlog_jobs``: a backlog of whole-cluster jobs that must stay
+  queued while a stream of short jobs runs), for policies that should stay flat, and Tiresias,
+  which walks all its jobs when GPUs are short.
 - ``floor``: strict FIFO on a pool through the engine against benchmarks/reference_loop.py, a bare
-  heapq loop, on the same jobs in the same process; their per-job times must agree.
+  heapq loop, on the same jobs in the same process (and the same loop on SimPy alone, to show
+  what the calendar costs); their per-job times must agree.
 
 Every measurement runs in a fresh Python process. A missed target is marked in the table and makes
 the exit status 1. Not part of CI.
@@ -100,10 +101,8 @@ def worker_million(policy: str, n: int, placement: str) -> dict:
     t2 = time.perf_counter()
     summary = result.summary()
     t3 = time.perf_counter()
-    log = result.events
-    log_mb = sum(a.buffer_info()[1] * a.itemsize for a in (log.times, log.kinds, log.jobs, log._gpus_at, log._gpus)) / 2**20
-    return {"generate_s": t1 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2, "events": len(log),
-            "log_mb": log_mb, "peak_mb": _peak_mb(), "unfinished": summary["unfinished"],
+    return {"generate_s": t1 - t0, "simulate_s": t2 - t1, "summary_s": t3 - t2, "events": len(result.events),
+            "log_mb": result.events.nbytes / 2**20, "peak_mb": _peak_mb(), "unfinished": summary["unfinished"],
             "utilization": summary["utilization"]}
 
 

@@ -439,6 +439,11 @@ class EventLog(Sequence[Event]):
         ends = chain(islice(self._gpus_at, 1, None), (len(self._gpus),))
         return array("q", map(operator.sub, ends, self._gpus_at))
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the columns."""
+        return sum(len(a) * a.itemsize for a in (self.times, self.kinds, self.jobs, self._gpus_at, self._gpus))
+
     def __len__(self) -> int:
         return len(self.times)
 

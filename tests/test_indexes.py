@@ -111,6 +111,7 @@ def test_event_log_reads_as_the_events_it_was_given():
     assert log == events and events == log and log != events[:-1]
     assert log.job_id_column() == [e.job_id for e in events]
     assert list(log.gpu_counts()) == [len(e.gpus) for e in events]
+    assert log.nbytes == 25 * len(events) + 8 * sum(len(e.gpus) for e in events)  # time, kind, job, offset; GPUs
     assert pickle.loads(pickle.dumps(log)) == events
     try:
         log[len(events)]
