@@ -25,7 +25,7 @@ from dataclasses import replace
 from calibrate.gpu_types import canonical
 from calibrate.profile import Profile
 from sim.errors import GpusimError
-from sim.model import Cluster, Job
+from sim.model import Cluster, Job, ideal_rate
 from sim.placement import Planner
 
 
@@ -87,10 +87,10 @@ class Calibration:
 
     def _rate(self, job: Job, gpus: tuple[int, ...], pick) -> float:
         if not self.calibrated(job):
-            return 1.0
+            return ideal_rate(job, gpus)
         nodes = {self._node_of(g) for g in gpus}
         types = {self._type_of_node[n] for n in nodes}
-        run = pick(self.step_time(job.model, t, job.batch_size, job.num_gpus, len(nodes) == 1) for t in types)
+        run = pick(self.step_time(job.model, t, job.batch_size, len(gpus), len(nodes) == 1) for t in types)
         return self.reference_step(job) / run
 
 

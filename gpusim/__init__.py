@@ -15,7 +15,7 @@ from sim.engine import SimResult, check_fits, simulate
 from sim.errors import GpusimError, PolicyError
 from sim.experiment import RunConfig, compare, run
 from sim.metrics import busy_gpu_seconds, job_table, summary, timeseries
-from sim.model import Cluster, Decision, Event, Job, JobState, NodeSpec, Policy, Preempt, Start, View, Wake
+from sim.model import Cluster, Decision, Event, Job, JobState, NodeSpec, Policy, Preempt, Resize, Start, View, Wake
 from sim.placement import STRATEGIES as PLACEMENTS
 from sim.placement import Planner
 from sim.rng import stream
@@ -27,7 +27,7 @@ from traces.synthetic import Durations, Workload
 
 __all__ = [
     "Cluster", "Decision", "Durations", "Event", "GpusimError", "Job", "JobState", "NodeSpec", "PLACEMENTS",
-    "Planner", "Policy", "PolicyError", "Preempt", "RunConfig", "SAMPLE", "SAMPLE_CLUSTER", "SimResult", "Start",
+    "Planner", "Policy", "PolicyError", "Preempt", "Resize", "RunConfig", "SAMPLE", "SAMPLE_CLUSTER", "SimResult", "Start",
     "ReadOptions", "Trace", "View", "Wake", "Workload", "read_trace", "busy_gpu_seconds", "check_fits", "compare", "job_table",
     "list_policies", "make_policy", "read_csv", "register", "run", "simulate", "stream", "summary", "timeseries",
 ]

@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 from sim.errors import GpusimError
 from sim.fragmentation import job_share
-from sim.model import Job
+from sim.model import Job, ideal_rate
 
 #: The rules a violation can break, in the order the module docstring explains them.
 RULES = ("event", "gpu", "finish", "work")
@@ -171,8 +171,10 @@ class _Replay:
         except TypeError:
             self.flag("gpu", t, job_id, f"GPUs {tuple(e.gpus)!r} are not integers")
             gpus = ()
-        if len(gpus) != s.job.num_gpus:
-            self.flag("gpu", t, job_id, f"started on {len(gpus)} GPU(s), needs {s.job.num_gpus}")
+        low, high = s.job.gpu_range
+        if not low <= len(gpus) <= high:
+            size = f"{low} to {high}" if low < high else f"{s.job.num_gpus}"
+            self.flag("gpu", t, job_id, f"started on {len(gpus)} GPU(s), needs {size}")
         if len(set(gpus)) != len(gpus):
             self.flag("gpu", t, job_id, f"started on a GPU more than once: {gpus}")
         share = self._share(s.job)
@@ -288,10 +290,11 @@ class _Replay:
             how_before = ""
             share = self._share(s.job) / 1000
             for k, (a, b, gpus, how) in enumerate(s.runs):
-                held_total += s.job.num_gpus * (b - a)
-                used_total += share * s.job.num_gpus * (b - a)
-                rate = 1.0
-                if self.speed is not None and len(gpus) == s.job.num_gpus and all(0 <= g < self.num_gpus for g in gpus):
+                held_total += len(gpus) * (b - a)
+                used_total += share * len(gpus) * (b - a)
+                low, high = s.job.gpu_range
+                rate = 1.0 if len(gpus) == s.job.num_gpus else ideal_rate(s.job, gpus)
+                if self.speed is not None and low <= len(gpus) <= high and all(0 <= g < self.num_gpus for g in gpus):
                     rate = float(self.speed(s.job, gpus))
                 lost = 0.0 if not k else (model.restart_cost if how_before == "kill" and model else overhead)
                 before = done

@@ -27,13 +27,14 @@ from sim.errors import GpusimError, PolicyError
 from sim.autoscale import Autoscale, AutoscaleView, checked
 from sim.faults import Faults, Outage
 from sim.model import (FAIL, FINISH, KILL, NODE_OFF, NODE_ON, PREEMPT, REPAIR, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState,
-                       Policy, Preempt, Start, View, Wake)
+                       Policy, Preempt, Resize, Start, View, Wake, ideal_rate)
 from sim.placement import DEFAULT
 from sim.resources import DEFAULT_SHARING, planner_for, why_never
 from sim.queues import Indexes
 from sim.rng import stream
 
-#: A speed model: seconds of a job's ``duration`` done per second of running on the given GPUs.
+#: A speed model: seconds of a job's ``duration`` done per second of running on the given GPUs
+#: (their number included: an elastic job may run on more or fewer than ``num_gpus``).
 Speed = Callable[[Job, tuple[int, ...]], float]
 
 
@@ -132,7 +133,7 @@ class _Engine:
         self.by_id = {s.job_id: s for s in self.states}
         self.indexes = Indexes(self.clock, self.states, self.pending.values(), self.running.values())
         self.view = View(self.clock, self.pending.values(), self.running.values(), self.planner, self.indexes,
-                         cluster, placement)
+                         cluster, placement, None if speed is None else self._checked_rate)
         self.events = EventLog([s.job_id for s in self.states])  # job numbers are arrival indices
         self.next_arrival = 0
         self.arrived: list[JobState] = []
@@ -231,7 +232,7 @@ class _Engine:
             self.indexes.running.remove(state)
         if self.fault_stats is not None:
             self._account(state, now)
-        state._attained += state.num_gpus * max(0.0, now - state._progress_from)
+        state._attained += len(state._gpus) * max(0.0, now - state._progress_from)
         state._remaining, state._running, state._end_time, state._expected_end = 0.0, False, now, None
         state._run += 1
         self.planner.release_job(state._gpus, state.job)
@@ -244,10 +245,12 @@ class _Engine:
         return PolicyError(f"policy {self.name!r} at t={now:g}s: illegal decision {decision!r}: {why}")
 
     def _apply(self, decisions, now: float) -> None:
-        starts, preempted, wake = [], set(), None
+        starts, resizes, preempted, wake = [], [], set(), None
         for d in decisions:
             if isinstance(d, Start):
                 starts.append(d)
+            elif isinstance(d, Resize):
+                resizes.append(d)
             elif isinstance(d, Preempt):
                 state = self.running.get(d.job_id)
                 if state is None or d.job_id in preempted:
@@ -259,7 +262,9 @@ class _Engine:
                     raise self._illegal(now, d, "wake-up time must be a finite time after now")
                 wake = d.at if wake is None else min(wake, d.at)
             else:
-                raise self._illegal(now, d, "not a Start, Preempt or Wake")
+                raise self._illegal(now, d, "not a Start, Preempt, Resize or Wake")
+        if resizes:
+            self._resize_all(resizes, preempted, now)
         for d in starts:
             state = self.by_id.get(d.job_id)
             if state is None or self.pending.get(state.index) is not state or d.job_id in preempted:
@@ -281,8 +286,29 @@ class _Engine:
         if wake is not None:
             self._at(wake, self._on_wake, self.wake_version)
 
-    def _gpus_of(self, d: Start, state: JobState, now: float) -> tuple[int, ...]:
-        """A Start's GPUs as a tuple of ints of the job's size (whether they are free is take's check)."""
+    def _resize_all(self, resizes: list[Resize], preempted: set, now: float) -> None:
+        """Apply Resize decisions in order, after the pass's preemptions and before its starts:
+        each running job gives its GPUs back and takes the new ones, a checkpoint and a restart."""
+        moved = set()
+        for d in resizes:
+            state = self.running.get(d.job_id)
+            if state is None or d.job_id in preempted or d.job_id in moved:
+                raise self._illegal(now, d, "job is not running (or is preempted or resized twice in one pass)")
+            if d.gpus is None:
+                raise self._illegal(now, d, "a resize names its GPUs")
+            moved.add(d.job_id)
+            gpus = self._gpus_of(d, state, now)
+            self._preempt(state, now)
+            try:
+                self.planner.take_job(gpus, state.job)
+            except ValueError as err:
+                raise self._illegal(now, d, str(err)) from None
+            self._start(state, gpus, now)
+            state._preemptions -= 1  # a resize is not counted as a preemption of the job
+
+    def _gpus_of(self, d: Start | Resize, state: JobState, now: float) -> tuple[int, ...]:
+        """A decision's GPUs as a tuple of ints of a size the job may have (whether they are free is
+        take's check)."""
         gpus = d.gpus
         if type(gpus) is tuple and len(gpus) == state.num_gpus:
             for g in gpus:
@@ -295,7 +321,10 @@ class _Engine:
         except TypeError:
             raise self._illegal(now, d, "gpus must be integers") from None
         if len(gpus) != state.num_gpus:
-            raise self._illegal(now, d, f"job needs {state.num_gpus} GPUs, got {len(gpus)}")
+            low, high = state.job.gpu_range
+            if not low <= len(gpus) <= high:
+                size = f"{low} to {high}" if low < high else f"{state.num_gpus}"
+                raise self._illegal(now, d, f"job needs {size} GPUs, got {len(gpus)}")
         return gpus
 
     def _start(self, state: JobState, gpus: tuple[int, ...], now: float) -> None:
@@ -314,7 +343,7 @@ class _Engine:
         if state._first_start is None:
             state._first_start = now
         state._progress_from = now + overhead
-        state._rate = 1.0 if self.speed is None else self._rate_of(state, gpus)
+        state._rate = 1.0 if self.speed is None and len(gpus) == state.num_gpus else self._checked_rate(state.job, gpus)
         if self.slowdown != 1.0:
             state._rate *= self.slowdown  # the time its checkpoints take
         # Work below the clock's resolution would complete within this instant and force a second
@@ -327,10 +356,13 @@ class _Engine:
         self._at(state._expected_end, self._on_completion, (state, state._run))
         self.events.add(now, START, state.index, gpus)
 
-    def _rate_of(self, state: JobState, gpus: tuple[int, ...]) -> float:
-        rate = self.speed(state.job, gpus)
+    def _checked_rate(self, job: Job, gpus: tuple[int, ...]) -> float:
+        """The job's rate on ``gpus``: the speed model's, checked, or without one ``ideal_rate``."""
+        if self.speed is None:
+            return 1.0 if len(gpus) == job.num_gpus else ideal_rate(job, gpus)
+        rate = self.speed(job, gpus)
         if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
-            raise GpusimError(f"speed model gave job {state.job_id} on GPUs {gpus} the rate {rate!r}; "
+            raise GpusimError(f"speed model gave job {job.job_id} on GPUs {gpus} the rate {rate!r}; "
                               "it must be a positive finite number")
         return float(rate)
 
@@ -341,7 +373,7 @@ class _Engine:
             self._account(state, now)
         running = max(0.0, now - state._progress_from)
         state._remaining = max(0.0, state._remaining - state._rate * running)
-        state._attained += state.num_gpus * running
+        state._attained += len(state._gpus) * running
         state._running, state._expected_end, state._start_time = False, None, None
         state._preemptions += 1
         state._run += 1
@@ -450,7 +482,7 @@ class _Engine:
         progress = max(0.0, now - state._progress_from)
         waiting = max(0.0, min(now, state._progress_from) - state._start_time)
         stats = self.fault_stats
-        stats["overhead_gpu_s"] += state.num_gpus * (waiting + progress * (1.0 - self.slowdown))
+        stats["overhead_gpu_s"] += len(state._gpus) * (waiting + progress * (1.0 - self.slowdown))
         return state.job.duration - state._remaining + state._rate * progress
 
     def _kill(self, state: JobState, now: float) -> None:
@@ -461,10 +493,10 @@ class _Engine:
         saved = self.faults.saved(base, done)
         speed = state._rate / self.slowdown
         stats = self.fault_stats
-        stats["lost_work_gpu_s"] += state.num_gpus * (done - saved) / speed
+        stats["lost_work_gpu_s"] += len(state._gpus) * (done - saved) / speed
         stats["kills"] += 1
         stats["jobs_hit"].add(state.job_id)
-        state._attained += state.num_gpus * max(0.0, now - state._progress_from)
+        state._attained += len(state._gpus) * max(0.0, now - state._progress_from)
         state._remaining = state.job.duration - saved
         state._running, state._expected_end, state._start_time = False, None, None
         state._run += 1
@@ -568,6 +600,8 @@ def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_
     """The checks every run's inputs pass before simulation (shared with sim.stepper): a valid
     restart overhead, a duration for every job, unique ids, and no job that can never fit (with
     ``resources``, under the resource model, each such job's reason named)."""
+    if resources and any(j.elastic for j in jobs):
+        raise GpusimError("elastic jobs (min_gpus/max_gpus) cannot run under the resource model yet")
     if restart_overhead < 0 or not math.isfinite(restart_overhead):
         raise GpusimError(f"restart_overhead must be a non-negative number of seconds, got {restart_overhead!r}")
     no_duration = [j.job_id for j in jobs if j.duration is None]

@@ -19,7 +19,7 @@ import traces
 from sim.engine import SimResult, check_fits, simulate
 from sim.errors import GpusimError
 from sim.metrics import JOB_COLUMNS, SUMMARY_KEYS, TIMESERIES_COLUMNS
-from sim.model import Cluster, Job
+from sim.model import Cluster, Job, ideal_rate
 from sim.placement import DEFAULT, STRATEGIES
 from sim.resources import DEFAULT_SHARING, SHARING
 from traces.formats import FORMATS
@@ -336,8 +336,8 @@ def run(config: RunConfig, jobs: Sequence[Job] | None = None, progress=None) -> 
     if config.skew or (cal is not None and len({n.gpu_type for n in cluster.nodes}) > 1):
         from sim.metrics import straggler_gpu_seconds
 
-        ideal = (lambda job, gpus: 1.0) if cal is None else cal.fastest_speed  # noqa: E731
-        lost = straggler_gpu_seconds(result.events, result.jobs, run_speed(config, cal) or (lambda j, g: 1.0), ideal)
+        ideal = ideal_rate if cal is None else cal.fastest_speed
+        lost = straggler_gpu_seconds(result.events, result.jobs, run_speed(config, cal) or ideal_rate, ideal)
         result = replace(result, extra={"straggler_gpu_hours": lost / 3600.0})
     return result
 
@@ -351,7 +351,7 @@ def run_speed(config: RunConfig, cal=None):
     base, factor = (None if cal is None else cal.speed), 1.0 + config.skew
 
     def speed(job: Job, gpus: tuple[int, ...]) -> float:
-        rate = 1.0 if base is None else base(job, gpus)
+        rate = ideal_rate(job, gpus) if base is None else base(job, gpus)
         return rate / factor if len(gpus) > 1 else rate
 
     return speed

@@ -49,19 +49,24 @@ def _columns(events: Iterable[Event]) -> tuple[Sequence[float], Sequence[int], S
 
 def _per_job(jobs: Sequence[Job], columns):
     """Per job, in job order: first start, end and preemptions (None, None, 0 if it never ran),
-    from the log's ``_columns``."""
+    from the log's ``_columns``. A preemption followed by a start of the same job at the same
+    instant is a resize (``sim.model.Resize``), not counted as a preemption."""
     first_start: dict[str, float] = {}
     end: dict[str, float] = {}
     preemptions: dict[str, int] = {}
+    preempted_at: dict[str, float] = {}
     times, kinds, ids, _ = columns
     for t, k, job_id in zip(times, kinds, ids):
         if k == START:
             if job_id not in first_start:
                 first_start[job_id] = t
+            elif preempted_at and preempted_at.pop(job_id, None) == t:
+                preemptions[job_id] -= 1  # a resize
         elif k == FINISH:
             end[job_id] = t
         elif k == PREEMPT:
             preemptions[job_id] = preemptions.get(job_id, 0) + 1
+            preempted_at[job_id] = t
     return ([first_start.get(j.job_id) for j in jobs], [end.get(j.job_id) for j in jobs],
             [preemptions.get(j.job_id, 0) for j in jobs])
 
@@ -115,7 +120,7 @@ def _pct(xs: Sequence[float], q: float) -> float:
 def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict:
     """Scalar statistics of one run (see the module docstring); NaN where there is no finished job."""
     columns = _columns(events)  # read once, used twice
-    starts, ends, _ = _per_job(jobs, columns)
+    starts, ends, preempted = _per_job(jobs, columns)
     done = [j for j, end in zip(jobs, ends) if end is not None]  # parallel lists, no tuple per job
     done_starts = [start for start, end in zip(starts, ends) if end is not None]
     done_ends = [end for end in ends if end is not None]
@@ -137,10 +142,16 @@ def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict
         "utilization": _busy(columns) / (num_gpus * makespan) if makespan > 0 else math.nan,
         "avg_slowdown": _mean([c / j.duration for j, c in zip(done, jct)]),
         "avg_bounded_slowdown": _mean([max(1.0, c / max(j.duration, BOUNDED_SLOWDOWN_FLOOR)) for j, c in zip(done, jct)]),
-        "preemptions": kinds.count(PREEMPT),
+        "preemptions": sum(preempted),
         **_deadline_stats(zip((j.deadline for j in done), done_ends)),
         "jain_fairness": jain_index(list(_group_shares(jobs, zip(done, jct)).values())),
+        **_resizes(kinds.count(PREEMPT) - sum(preempted)),
     }
+
+
+def _resizes(n: int) -> dict:
+    """``resizes`` (elastic jobs' resizes and moves, ``sim.model.Resize``), only in runs that had any."""
+    return {"resizes": n} if n else {}
 
 
 def deadline_stats(jobs: Sequence[Job], rows: Sequence[dict]) -> dict:
@@ -274,18 +285,20 @@ def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int]) -> list[t
     """(time, busy GPUs, queue length) after all events of each instant at which something happened."""
     out: list[tuple[float, int, int]] = []
     busy = queue = 0
-    times, kinds, ids, _ = _columns(events)
-    for t, k, job_id in zip(times, kinds, ids):
+    held: dict[str, int] = {}  # GPUs per running job: its start's (an elastic job's may differ)
+    times, kinds, ids, counts = _columns(events)
+    for t, k, job_id, n in zip(times, kinds, ids, counts):
         if k == SUBMIT:
             queue += 1
         elif k == START:
             queue -= 1
-            busy += gpus_by_id[job_id]
+            held[job_id] = n = n or gpus_by_id[job_id]
+            busy += n
         elif k == PREEMPT or k == KILL:
             queue += 1
-            busy -= gpus_by_id[job_id]
+            busy -= held.pop(job_id, gpus_by_id[job_id])
         elif k == FINISH:
-            busy -= gpus_by_id[job_id]
+            busy -= held.pop(job_id, gpus_by_id[job_id])
         if out and out[-1][0] == t:
             out[-1] = (t, busy, queue)
         else:

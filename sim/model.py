@@ -10,7 +10,7 @@ import math
 import operator
 import re
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import TYPE_CHECKING, NamedTuple, Protocol, Union, overload, runtime_checkable
@@ -40,6 +40,9 @@ class Job:
     steps) let a calibration profile turn ``model`` into running times. The engine enforces
     ``gpu_type``, ``gpu_milli``, ``gpu_memory_mib``, ``cpu_milli`` and ``memory_mib`` only in a
     run with the resource model on (``sim.resources``); otherwise every job gets whole GPUs.
+    ``min_gpus`` and ``max_gpus`` make a job elastic: a policy may start or resize it on any
+    number of GPUs in that range (``num_gpus`` stays the size its ``duration`` is measured at, and
+    the size every policy that does not resize uses); see ``Resize``.
     """
 
     job_id: str
@@ -61,6 +64,8 @@ class Job:
     batch_size: int | None = None
     iterations: float | None = None
     gpu_memory_mib: int | None = None
+    min_gpus: int | None = None
+    max_gpus: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_gpus, int) or isinstance(self.num_gpus, bool) or self.num_gpus < 1:
@@ -76,6 +81,23 @@ class Job:
             raise ValueError(f"job {self.job_id}: batch_size must be a positive integer, got {self.batch_size!r}")
         if not (math.isfinite(self.submit_time) and self.submit_time >= 0):
             raise ValueError(f"job {self.job_id}: submit_time must be a non-negative number, got {self.submit_time!r}")
+        if self.min_gpus is not None or self.max_gpus is not None:
+            low, high = self.gpu_range
+            if not all(isinstance(n, int) and not isinstance(n, bool) for n in (low, high)) \
+                    or not 1 <= low <= self.num_gpus <= high:
+                raise ValueError(f"job {self.job_id}: an elastic job needs 1 <= min_gpus <= num_gpus <= max_gpus, "
+                                 f"got {self.min_gpus!r} <= {self.num_gpus!r} <= {self.max_gpus!r}")
+
+    @property
+    def elastic(self) -> bool:
+        """Whether the job may run on a number of GPUs other than ``num_gpus`` (``gpu_range``)."""
+        return self.min_gpus is not None or self.max_gpus is not None
+
+    @property
+    def gpu_range(self) -> tuple[int, int]:
+        """The GPU counts the job may run on, ``(min_gpus, max_gpus)``; a missing bound is ``num_gpus``."""
+        return (self.num_gpus if self.min_gpus is None else self.min_gpus,
+                self.num_gpus if self.max_gpus is None else self.max_gpus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +183,12 @@ class Cluster:
         return ",".join(f"{n}x{g}:{t}" for n, g, t in groups)
 
 
+def ideal_rate(job: Job, gpus: Sequence[int]) -> float:
+    """A job's rate on ``gpus`` without a speed model: 1 on its own ``num_gpus`` GPUs, in
+    proportion to the number otherwise (an elastic job's ideal, linear scaling)."""
+    return 1.0 if len(gpus) == job.num_gpus else len(gpus) / job.num_gpus
+
+
 # --- Decisions ------------------------------------------------------------------------------
 
 
@@ -184,13 +212,26 @@ class Preempt:
 
 
 @dataclass(frozen=True, slots=True)
+class Resize:
+    """Move running job ``job_id`` onto ``gpus`` (it may keep some of its own): a checkpoint and a
+    restart, so it pays the run's restart overhead and is logged as a preemption and a start at
+    the same instant. The number of GPUs must lie in the job's ``gpu_range`` (an elastic job may
+    grow or shrink; any job may move to other GPUs of its size). Its GPUs are released before the
+    new ones are taken, so a shrinking job may keep a subset of its own.
+    """
+
+    job_id: str
+    gpus: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Wake:
     """Run the scheduler again at simulated time ``at`` (> now). Each pass's Wake replaces the last."""
 
     at: float
 
 
-Decision = Union[Start, Preempt, Wake]
+Decision = Union[Start, Preempt, Resize, Wake]
 
 
 # --- What a policy sees ---------------------------------------------------------------------
@@ -268,7 +309,7 @@ class JobState:
         """Attained service in GPU-seconds: seconds spent making progress × GPUs (overheads excluded)."""
         if not self._running:
             return self._attained
-        return self._attained + self.job.num_gpus * max(0.0, self._clock.now - self._progress_from)
+        return self._attained + len(self._gpus) * max(0.0, self._clock.now - self._progress_from)
 
     @property
     def gpus(self) -> tuple[int, ...]:
@@ -312,10 +353,12 @@ class View:
     keeps for policies that would otherwise scan a long queue (built on first use).
     """
 
-    __slots__ = ("_clock", "_pending", "_running", "_planner", "_indexes", "cluster", "placement")
+    __slots__ = ("_clock", "_pending", "_running", "_planner", "_indexes", "cluster", "placement", "_rate")
 
     def __init__(self, clock: Clock, pending: Sequence[JobState], running, planner: Planner,
-                 indexes: Indexes, cluster: Cluster, placement: str) -> None:
+                 indexes: Indexes, cluster: Cluster, placement: str,
+                 rate: Callable[[Job, tuple[int, ...]], float] | None = None) -> None:
+        self._rate = rate
         self._clock = clock
         self._pending = pending
         self._running = running
@@ -351,6 +394,13 @@ class View:
     def planner(self) -> Planner:
         """A private copy of the free-GPU state, to try placements while building decisions."""
         return self._planner.copy()
+
+    def rate(self, job: JobState | Job, gpus: Sequence[int]) -> float:
+        """Seconds of ``job``'s work one second of running on ``gpus`` would do (the run's speed
+        model; without one, 1 on ``num_gpus`` GPUs and in proportion to the number of GPUs otherwise:
+        ideal scaling). For policies that size elastic jobs or compare placements."""
+        job = job.job if isinstance(job, JobState) else job
+        return ideal_rate(job, gpus) if self._rate is None else self._rate(job, tuple(gpus))
 
     def pending_by_gpus(self) -> PendingIndex:
         """The pending jobs grouped by GPU count, each group searchable in arrival order by

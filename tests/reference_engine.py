@@ -9,10 +9,11 @@ docstring:
   when jobs arrive, a running job's run completes, the latest Wake comes due or a round is due.
 - At such an instant one scheduling pass: finishes (in arrival order), then submissions (in trace
   order), then, if any job is pending or running, the policy's decisions: preemptions first, then
-  starts in the order given. Each pass's Wake replaces the last; with no job left, none is kept.
+  resizes (a preemption and a start of the job at once, not counted as a preemption), then starts,
+  each in the order given. Each pass's Wake replaces the last; with no job left, none is kept.
 - A run started at ``now`` makes progress from ``now + restart overhead`` (overhead only on a
-  restart) at the speed model's rate and completes at ``max(that + remaining / rate, the next
-  float after now)``.
+  restart) at the speed model's rate (without one: 1, or k / num_gpus on k GPUs) and completes
+  at ``max(that + remaining / rate, the next float after now)``.
 - ``until`` applies every instant up to and including it, then logs a stop if jobs are unfinished.
 
 The reference policies below are the plain versions of the policies that sim/ uses indexes or
@@ -30,7 +31,7 @@ from fractions import Fraction
 from itertools import chain
 
 from sim.errors import PolicyError
-from sim.model import Clock, Cluster, Event, Job, JobState, Preempt, Start, Wake
+from sim.model import Clock, Cluster, Event, Job, JobState, Preempt, Resize, Start, Wake
 from sim.rng import stream
 
 # --- placement: per-node sets of free GPUs -------------------------------------------------
@@ -59,6 +60,9 @@ class Planner:
 
     def free_per_node(self) -> tuple[int, ...]:
         return tuple(len(f) for f in self.free)
+
+    def free_on(self, node: int) -> int:
+        return len(self.free[node])
 
     def node_of(self, gpu: int) -> int:
         return max(i for i, o in enumerate(self.offsets) if o <= gpu)
@@ -215,6 +219,7 @@ class View:
     def __init__(self, clock, pending, running, planner, cluster, placement) -> None:
         self._clock, self.pending, self.running, self._planner = clock, pending, running, planner
         self.cluster, self.placement = cluster, placement
+        self._rate = None
 
     now = property(lambda self: self._clock.now)
     num_gpus = property(lambda self: self._planner.num_gpus)
@@ -231,6 +236,9 @@ class View:
 
     def running_by_end(self):
         return iter(sorted(self.running, key=lambda j: (j.expected_end, j.num_gpus, j.index)))
+
+    def rate(self, job, gpus) -> float:
+        return self._rate(job.job, tuple(gpus))
 
 
 # --- the loop -------------------------------------------------------------------------------
@@ -255,6 +263,13 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy, seed: int = 0, *, pl
     pending: list[JobState] = []  # arrival order
     running: list[JobState] = []  # start order
     view = View(clock, pending, running, planner, cluster, placement)
+
+    def rate(job: Job, gpus: tuple[int, ...]) -> float:
+        if speed is not None:
+            return float(speed(job, gpus))
+        return 1.0 if len(gpus) == job.num_gpus else len(gpus) / job.num_gpus
+
+    view._rate = rate
     events: list[Event] = []
     rng = stream(seed, "policy")
     completions: list[tuple[float, JobState, int]] = []  # (time, job, run): stale when the job's run moved on
@@ -272,7 +287,7 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy, seed: int = 0, *, pl
         if state._first_start is None:
             state._first_start = now
         state._progress_from = now + overhead
-        state._rate = 1.0 if speed is None else float(speed(state.job, gpus))
+        state._rate = rate(state.job, gpus)
         state._expected_end = max(state._progress_from + state._remaining / state._rate, math.nextafter(now, math.inf))
         state._run += 1
         completions.append((state._expected_end, state, state._run))
@@ -281,7 +296,7 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy, seed: int = 0, *, pl
     def preempt(state: JobState, now: float) -> None:
         ran = max(0.0, now - state._progress_from)
         state._remaining = max(0.0, state._remaining - state._rate * ran)
-        state._attained += state.num_gpus * ran
+        state._attained += len(state._gpus) * ran
         state._running, state._expected_end, state._start_time = False, None, None
         state._preemptions += 1
         state._run += 1
@@ -293,7 +308,7 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy, seed: int = 0, *, pl
         pending.sort(key=lambda s: s.index)
 
     def finish(state: JobState, now: float) -> None:
-        state._attained += state.num_gpus * max(0.0, now - state._progress_from)
+        state._attained += len(state._gpus) * max(0.0, now - state._progress_from)
         state._remaining, state._running, state._end_time, state._expected_end = 0.0, False, now, None
         state._run += 1
         planner.release(state._gpus)
@@ -332,6 +347,12 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy, seed: int = 0, *, pl
             preempted = [d.job_id for d in decisions if isinstance(d, Preempt)]
             for job_id in preempted:
                 preempt(next(s for s in running if s.job_id == job_id), now)
+            for d in (d for d in decisions if isinstance(d, Resize)):
+                state = next(s for s in running if s.job_id == d.job_id)
+                preempt(state, now)
+                planner.take(tuple(d.gpus))
+                start(state, tuple(d.gpus), now)
+                state._preemptions -= 1
             for d in (d for d in decisions if isinstance(d, Start)):
                 state = next((s for s in pending if s.job_id == d.job_id), None)
                 if state is None or d.job_id in preempted:
