@@ -227,3 +227,20 @@ def test_the_elastic_policy_beats_fifo_on_mean_jct_when_jobs_can_grow():
 def test_bad_policy_parameters_are_refused(value):
     with pytest.raises((ValueError, GpusimError), match="min_gain"):
         policies.make("elastic", {"min_gain": value})
+
+
+def test_the_elastic_example_runs_every_policy_to_the_end():
+    """examples/elastic_jobs.py on the first 300 Philly jobs: every policy finishes every job, only
+    the elastic one resizes, and a second run gives the same table."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "elastic_jobs.py"
+    spec = importlib.util.spec_from_file_location("elastic_jobs_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    rows = example.table(300, "4x8:V100", 30.0, ideal=False)
+    assert [r["policy"] for r in rows] == list(example.POLICIES)
+    assert all(r["unfinished"] == 0 for r in rows)
+    assert [r["resizes"] > 0 for r in rows] == [name == "elastic" for name in example.POLICIES]
+    assert rows == example.table(300, "4x8:V100", 30.0, ideal=False)
