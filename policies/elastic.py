@@ -95,6 +95,11 @@ class Elastic:
     def _grow(self, view, planner, admitted: list, sizes: dict, shrunk: set, now: float) -> list[str]:
         """Give free GPUs one at a time to the elastic job with the largest relative gain (see the
         class docstring); returns the running jobs that grew, in start order."""
+        if not planner.free_total:
+            return []
+        if len(self._grown_at) > 2 * len(view.running) + 64:  # forget jobs that have stopped running
+            running = {job.job_id for job in view.running}
+            self._grown_at = {k: t for k, t in self._grown_at.items() if k in running}
         candidates = [(job, gpus) for job, gpus in admitted if job.job.elastic]
         candidates += [(job, job.gpus) for job in view.running
                        if job.job.elastic and job.job_id not in shrunk
