@@ -10,7 +10,8 @@
 #   2. On the GPU machine, as one device run with carry [".whl"] and timeout_s 600:
 #        bash calibrate/device_profile.sh run                  # the FULL preset
 #        bash calibrate/device_profile.sh run --models mlp,resnet50-imagenet --batch-sizes 32,64
-#      It writes $OUT/gpu-profile.json and $OUT/profile.log; copy the profile to
+#      It writes $OUT/gpu-profile.json (step times, and each configuration's measured peak GPU memory
+#      where JAX can attribute it: see docs/calibration.md) and $OUT/profile.log; copy the profile to
 #      calibrate/profiles/<gpu type>-jax.json (for example h200-jax.json) and commit it.
 #
 # Extra arguments go to `python -m calibrate.runner` (the same flags as `gpusim calibrate run`).
@@ -42,6 +43,8 @@ run)
     {
         nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
         python3 -c 'import jax, keras; print("jax", jax.__version__, jax.devices(), "keras", keras.__version__)'
+        # The runner records each configuration's peak GPU memory from these counters (calibrate/memory.py).
+        python3 -c 'import jax; s = jax.devices()[0].memory_stats() or {}; print("memory counters:", sorted(k for k in s if "bytes_in_use" in k) or "none (memory will be estimated)")'
         timeout "${RUN_LIMIT:-540}" python3 -m calibrate.runner --out "$OUT/gpu-profile.json" --force "$@"
     } 2>&1 | tee "$OUT/profile.log"
     ;;

@@ -5,7 +5,7 @@ Keras measurements) or by an importer of third-party tables (Gavel's), and exten
 ``gpusim calibrate fit`` with ``fits``. Nothing here imports TensorFlow.
 
     {
-      "format": "gpusim-profile", "version": 1,
+      "format": "gpusim-profile", "version": 1 | 2,
       "source": "gpusim calibrate run" | "gavel" | ...,
       "device": {"gpu_type": "CPU" | "H200" | ..., "name": "...", "memory_bytes": int|null,
                  "cores": int|null, "backend": "tensorflow" | "jax" | ..., "hostname": "..."},
@@ -19,6 +19,13 @@ Keras measurements) or by an importer of third-party tables (Gavel's), and exten
 A measurement is one (model, GPU type, batch size, GPUs, consolidated) point: ``step_time`` is the
 median seconds per training step (one global batch), ``step_time_iqr`` its interquartile range over
 ``repeats`` timed repeats of ``steps`` steps each, ``params`` the model's parameter count.
+
+Version 2 adds GPU memory, optional per measurement: ``gpu_memory_mib`` is the GPU memory one
+training step needs on each of its GPUs (MiB, rounded up; data parallel: every GPU holds the
+whole model and its share ``batch_size / num_gpus`` of the batch), and ``gpu_memory_source`` says
+where it comes from, starting with ``"measured: "`` (the backend's peak memory counter) or
+``"estimate: "`` (computed from the built Keras model; see docs/calibration.md). A profile with
+no memory is written as version 1, byte for byte as before, and both versions load.
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ from pathlib import Path
 from sim.errors import GpusimError
 
 FORMAT = "gpusim-profile"
-VERSION = 1
+VERSION = 2  # written when some measurement has GPU memory; otherwise 1
+VERSIONS = (1, 2)  # both load: version 1 has no GPU memory
+MEMORY_SOURCES = ("measured: ", "estimate: ")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class Measurement:
     consolidated: bool = True  # all GPUs on one node
     params: int | None = None  # trainable parameters (all-reduce volume = 4 bytes each)
     input_shape: tuple[int, ...] | None = None
+    gpu_memory_mib: int | None = None  # per GPU, for one training step (version 2)
+    gpu_memory_source: str | None = None  # "measured: ..." or "estimate: ..."
 
     @property
     def samples_per_s(self) -> float:
@@ -69,6 +80,15 @@ class Measurement:
             raise ValueError(f"params must be a whole number >= 0 or null, got {self.params!r}")
         if self.input_shape is not None and not all(_whole(n) and n >= 1 for n in self.input_shape):
             raise ValueError(f"input_shape must be a list of positive integers or null, got {list(self.input_shape)!r}")
+        if self.gpu_memory_mib is not None and not (_whole(self.gpu_memory_mib) and self.gpu_memory_mib >= 1):
+            raise ValueError(f"gpu_memory_mib must be a positive whole number of MiB or null, "
+                             f"got {self.gpu_memory_mib!r}")
+        if (self.gpu_memory_mib is None) != (self.gpu_memory_source is None):
+            raise ValueError("gpu_memory_mib and gpu_memory_source go together (both given or both null)")
+        if self.gpu_memory_source is not None and not (isinstance(self.gpu_memory_source, str)
+                                                       and self.gpu_memory_source.startswith(MEMORY_SOURCES)):
+            raise ValueError(f"gpu_memory_source must start with 'measured: ' or 'estimate: ', "
+                             f"got {self.gpu_memory_source!r}")
 
 
 def _whole(x) -> bool:
@@ -94,10 +114,23 @@ class Profile:
     def models(self) -> list[str]:
         return sorted({m.model for m in self.measurements} | set(self.fits or {}))
 
+    def has_memory(self) -> bool:
+        """Whether some measurement records GPU memory (a version 2 profile)."""
+        return any(m.gpu_memory_mib is not None for m in self.measurements)
+
     def to_json(self) -> dict:
-        out = {"format": FORMAT, "version": VERSION, **asdict(self)}
-        out["measurements"] = [asdict(m) for m in self.measurements]
+        """The JSON document: version 1 (the keys of old profiles, unchanged) unless some
+        measurement has GPU memory; a measurement without memory has no memory keys."""
+        out = {"format": FORMAT, "version": VERSION if self.has_memory() else 1, **asdict(self)}
+        out["measurements"] = [_measurement_json(m) for m in self.measurements]
         return {k: v for k, v in out.items() if v is not None}
+
+
+def _measurement_json(m: Measurement) -> dict:
+    out = asdict(m)
+    if m.gpu_memory_mib is None:
+        del out["gpu_memory_mib"], out["gpu_memory_source"]
+    return out
 
 
 def save(profile: Profile, path: str | Path) -> None:
@@ -130,8 +163,9 @@ def load(path: str | Path) -> Profile:
         raise GpusimError(f"{path}: not JSON: {err}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise GpusimError(f"{path}: not a gpusim profile (key 'format' must be {FORMAT!r})")
-    if data.get("version") != VERSION:
-        raise GpusimError(f"{path}: profile version {data.get('version')!r} is not supported (expected {VERSION})")
+    version = data.get("version")
+    if version not in VERSIONS:
+        raise GpusimError(f"{path}: profile version {version!r} is not supported (expected 1 or 2)")
     for key in ("source", "device", "measurements"):
         if key not in data:
             raise GpusimError(f"{path}: missing key {key!r}")
@@ -144,6 +178,9 @@ def load(path: str | Path) -> Profile:
         if not isinstance(m, dict):
             raise GpusimError(f"{where}: must be an object")
         unknown = set(m) - known
+        newer = set(m) & {"gpu_memory_mib", "gpu_memory_source"} if version == 1 else set()
+        if newer:  # GPU memory came with version 2
+            raise GpusimError(f"{where}: key {sorted(newer)[0]!r} needs profile version 2 (the file says 1)")
         if unknown:
             raise GpusimError(f"{where}: unknown key {sorted(unknown)[0]!r}")
         try:

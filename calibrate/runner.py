@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from calibrate.gpu_types import canonical
+from calibrate.memory import ESTIMATE, PeakMemory, footprint, mib
 from calibrate.profile import Measurement, Profile, save
 from calibrate.zoo import MODELS, import_keras, params
 from sim.errors import GpusimError
@@ -98,23 +99,35 @@ def profile(models: Sequence[str], batch_sizes: Sequence[int] | Mapping[str, Seq
     keras_seed, data_seed = (int(v) for v in rng.integers(0, 2**31 - 1, size=2))
     total = sum(len(per_model[m]) for m in models) * len(counts)
     bar = _Progress(total, progress)
-    measurements, jit = [], {}
+    probe = PeakMemory.for_backend(keras.backend.backend())  # None without a GPU: memory is estimated
+    measurements, jit, footprints, unattributed = [], {}, {}, 0
     for name in models:
         for n in counts:
             keras.utils.set_random_seed(keras_seed)  # the same initial weights whatever else is run
+            if probe is not None:
+                probe.baseline()
             spec, model, strategy = _build(name, n)
             jit[name] = bool(getattr(model, "jit_compile", False))
             for per_gpu in per_model[name]:
                 batch = per_gpu * n
                 data = np.random.default_rng([data_seed, zlib.crc32(name.encode()), batch])
                 x, y = spec.make_batch(batch, data)
+                if probe is not None:
+                    probe.start()
                 times = _time_steps(keras, model, strategy, x, y, batch, warmup_steps, steps, repeats)
+                used = None if probe is None else probe.stop()
+                unattributed += probe is not None and used is None
+                if name not in footprints:
+                    footprints[name] = footprint(model)  # after training: the optimizer's slots exist
+                memory, source = ((footprints[name].mib(per_gpu), ESTIMATE) if used is None
+                                  else (mib(used), probe.source))
                 q25, median, q75 = (float(v) for v in np.percentile(times, [25, 50, 75]))
                 m = Measurement(name, device["gpu_type"], batch, n, median, q75 - q25, repeats, steps, True,
-                                params(model), spec.input_shape)
+                                params(model), spec.input_shape, memory, source)
                 measurements.append(m)
                 bar.step(f"{name} batch {batch} on {n} {'GPU' if n > 1 else 'device'}: {median * 1e3:.2f} ms/step "
-                         f"(IQR {m.step_time_iqr * 1e3:.2f}), {m.samples_per_s:.1f} samples/s")
+                         f"(IQR {m.step_time_iqr * 1e3:.2f}), {m.samples_per_s:.1f} samples/s, "
+                         f"{memory} MiB per GPU ({source.split(':')[0]})")
             del spec, model, strategy
             keras.backend.clear_session()
     bar.close()
@@ -123,7 +136,11 @@ def profile(models: Sequence[str], batch_sizes: Sequence[int] | Mapping[str, Seq
                 "warmup_steps": warmup_steps, "steps": steps, "repeats": repeats, "seed": seed,
                 "keras_seed": keras_seed, "num_gpus": counts, "jit_compile": jit,
                 "data": "synthetic, numpy Generator", "step": "model.train_on_batch (one device); model.fit over a "
-                "repeated tf.data batch (MirroredStrategy)", "statistic": "median and IQR over repeats"}
+                "repeated tf.data batch (MirroredStrategy)", "statistic": "median and IQR over repeats",
+                "gpu_memory": {"per": "GPU, one training step of the per-GPU batch",
+                               "measured_with": None if probe is None else probe.source,
+                               "unattributed_peaks": unattributed, "estimate": ESTIMATE,
+                               "footprints": {k: vars(v) for k, v in footprints.items()}}}
     return Profile(SOURCE, device, tuple(measurements), _versions(keras), _now(), settings)
 
 

@@ -1,8 +1,9 @@
-"""A profile as text, and the ``gpusim calibrate show`` / ``gpusim calibrate fit`` commands.
+"""A profile as text, and the ``gpusim calibrate show`` / ``fit`` / ``memory`` commands.
 
 :func:`render` gives the lines: where the numbers come from (source, device, provenance), the
 measurement table (model, GPU type, global batch (and its share per GPU), GPUs, consolidated, median step time ± IQR,
-samples/s, and the fitted prediction's relative error when the profile is fitted), then the fit of
+samples/s, GPU memory per GPU when the profile records it (``est.`` marks an estimate), and the
+fitted prediction's relative error when the profile is fitted), then the fit of
 each model (``a``, ``b`` per GPU type with 95 % intervals, all-reduce times and bandwidths, holdout
 and in-sample errors, notes). :func:`main` is the command line; user errors raise
 :class:`sim.errors.GpusimError` (one line) for the caller to report.
@@ -68,14 +69,17 @@ def _header(profile: Profile) -> list[str]:
 def _table(profile: Profile) -> list[str]:
     from calibrate.fit import step_time
 
-    fitted = bool(profile.fits)
+    fitted, memory = bool(profile.fits), profile.has_memory()
     head = ["model", "GPU type", "batch", "GPUs", "consolidated", "step time ± IQR", "samples/s"]
+    head += ["memory/GPU"] if memory else []
     head += ["fit error"] if fitted else []
     rows = []
     for m in profile.measurements:
         per_gpu = f" ({m.batch_size / m.num_gpus:g}/GPU)" if m.num_gpus > 1 else ""
         row = [m.model, m.gpu_type, f"{m.batch_size}{per_gpu}", str(m.num_gpus), "yes" if m.consolidated else "no",
                f"{_seconds(m.step_time)} ± {_seconds(m.step_time_iqr)}", f"{m.samples_per_s:.4g}"]
+        if memory:
+            row.append(_memory(m))
         if fitted:
             fit = profile.fits.get(m.model)
             try:
@@ -85,13 +89,29 @@ def _table(profile: Profile) -> list[str]:
             row.append("-" if predicted is None else f"{100 * (predicted - m.step_time) / m.step_time:+.1f}%")
         rows.append(row)
     widths = [max(len(r[j]) for r in [head, *rows]) for j in range(len(head))]
-    right = {2, 3, 6, 7}  # numbers right-aligned
+    right = set(range(2, len(head))) - {4, 5}  # numbers right-aligned
 
     def line(cells: list[str]) -> str:
         cells = [c.rjust(w) if j in right else c.ljust(w) for j, (c, w) in enumerate(zip(cells, widths))]
         return "  ".join(cells).rstrip()
 
     return [line(head), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _memory(m) -> str:
+    """A measurement's GPU memory per GPU: ``1,234 MiB``, ``est.`` after an estimate, ``-`` if none."""
+    if m.gpu_memory_mib is None:
+        return "-"
+    return f"{m.gpu_memory_mib:,} MiB" + (" est." if m.gpu_memory_source.startswith("estimate") else "")
+
+
+def _memory_lines(profile: Profile) -> list[str]:
+    """Where the memory column's numbers come from (one line per distinct source)."""
+    if not profile.has_memory():
+        return ["GPU memory: not recorded (gpusim calibrate memory PROFILE --out WITH-MEMORY.json estimates it "
+                "for zoo models)"]
+    sources = dict.fromkeys(m.gpu_memory_source for m in profile.measurements if m.gpu_memory_source)
+    return [f"GPU memory per GPU, {s}" for s in sources]
 
 
 def _fit_lines(model: str, fit: dict) -> list[str]:
@@ -124,6 +144,7 @@ def render(profile: Profile) -> list[str]:
 
 def _render(profile: Profile) -> list[str]:
     lines = _header(profile) + ["", f"{len(profile.measurements)} measurements:"] + _table(profile)
+    lines += _memory_lines(profile)
     if profile.fits:
         lines += ["", "fit: step_time = a_T + b_T * batch / GPUs + [GPUs > 1] * 2 (GPUs - 1) / GPUs * c"]
         for model in sorted(profile.fits):
@@ -139,7 +160,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gpusim calibrate", description="Show or fit a calibration profile.")
+    parser = _Parser(prog="gpusim calibrate", description="Show, fit or add GPU memory to a calibration profile.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     show = commands.add_parser("show", help="print a profile's measurements and fit")
     show.add_argument("profile", help="profile JSON file")
@@ -147,11 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("profile", help="profile JSON file")
     fit.add_argument("--out", required=True, help="fitted profile to write")
     fit.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    memory = commands.add_parser("memory", help="estimate the GPU memory of a profile's zoo-model measurements "
+                                 "that have none (Keras; measured values are kept)")
+    memory.add_argument("profile", help="profile JSON file")
+    memory.add_argument("--out", required=True, help="profile to write, with memory")
+    memory.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``show PROFILE`` or ``fit PROFILE --out FITTED.json [--force]``; returns the exit status."""
+    """``show PROFILE``, ``fit PROFILE --out FITTED.json [--force]`` or ``memory PROFILE --out
+    FILE.json [--force]``; returns the exit status."""
     from calibrate.profile import load, save
 
     args = build_parser().parse_args(argv)
@@ -159,13 +186,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "show":
         print("\n".join(render(profile)))
         return 0
-    from calibrate.fit import fit_profile
-
     out = Path(args.out)
     if out.exists() and not args.force:
         raise GpusimError(f"{out}: exists; use --force to overwrite")
     if not out.parent.is_dir():
         raise GpusimError(f"{out}: folder {out.parent} does not exist")
+    if args.command == "memory":
+        from calibrate.memory import add_estimates
+
+        try:
+            with_memory, filled, left = add_estimates(profile)
+        except ImportError as err:
+            raise GpusimError(f"estimating memory needs Keras 3 and a backend (pip install 'gpusim[tf]'): "
+                              f"{err}") from None
+        save(with_memory, out)
+        print(f"wrote {out}: GPU memory estimated for {filled} measurement(s)"
+              + (f", {left} left without (their models are not in the zoo)" if left else ""))
+        return 0
+    from calibrate.fit import fit_profile
+
     fitted = fit_profile(profile)
     save(fitted, out)
     for model in sorted(fitted.fits):

@@ -457,7 +457,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 CALIBRATE_USAGE = """usage: gpusim calibrate run [--quick] [--models A,B] [--batch-sizes 8,16] --out PROFILE.json
        gpusim calibrate fit PROFILE.json --out FITTED.json [--force]
-       gpusim calibrate show PROFILE.json"""
+       gpusim calibrate show PROFILE.json
+       gpusim calibrate memory PROFILE.json --out WITH-MEMORY.json [--force]"""
 
 
 def cmd_calibrate(argv: Sequence[str]) -> int:
@@ -469,11 +470,11 @@ def cmd_calibrate(argv: Sequence[str]) -> int:
         from calibrate.runner import main as run_main
 
         return run_main(list(argv[1:]))
-    if argv[0] in ("fit", "show"):
+    if argv[0] in ("fit", "show", "memory"):
         from calibrate.show import main as show_main
 
         return show_main(list(argv))
-    raise GpusimError(f"calibrate: unknown action {argv[0]!r}; choose run, fit or show")
+    raise GpusimError(f"calibrate: unknown action {argv[0]!r}; choose run, fit, show or memory")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
