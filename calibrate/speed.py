@@ -15,6 +15,12 @@ have no batch size, run at rate 1. Without a profile nothing changes.
 For traces with durations only (Philly, SWF), ``assign_models`` gives each job a model from the
 profile by GPU-time bucket (see its docstring) and converts its duration into iterations at the
 reference, so placement and heterogeneity affect it during replay.
+
+GPU memory: where the profile records it (version 2), a job with ``model`` and ``batch_size`` but
+no ``gpu_memory_mib`` gets the memory one GPU needs for its share of the batch
+(:meth:`Calibration.memory_mib`): data parallel, every GPU holds the whole model and
+``ceil(batch_size / num_gpus)`` samples. A value from the trace always wins. The resource model
+(``--resources``) then keeps the job off GPUs with less memory.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from calibrate.gpu_types import canonical
+from calibrate.memory import demand_mib, per_gpu_batch
 from calibrate.profile import Profile
 from sim.errors import GpusimError
 from sim.model import Cluster, Job, ideal_rate
@@ -44,8 +51,12 @@ class Calibration:
         self._type_of_node = [canonical(n.gpu_type) for n in cluster.nodes]
         self._cache: dict = {}
         self.batches: dict[str, list[int]] = {}
+        self._memory: dict[str, list[tuple[int, int]]] = {}  # model → (per-GPU batch, MiB)
         for m in profile.measurements:
             self.batches.setdefault(m.model, []).append(m.batch_size)
+            if m.gpu_memory_mib is not None:
+                point = (per_gpu_batch(m.batch_size, m.num_gpus), m.gpu_memory_mib)
+                self._memory.setdefault(m.model, []).append(point)
 
     def _known_type(self, model: str, gpu_type: str) -> str:
         return gpu_type if gpu_type in self.fits[model].get("per_type", {}) else self.reference
@@ -72,6 +83,31 @@ class Calibration:
                     raise GpusimError(f"job {job.job_id}: model {job.model!r} is not in the calibration profile "
                                       f"(it has {', '.join(sorted(self.fits))})")
                 job = replace(job, duration=job.iterations * self.reference_step(job))
+            out.append(job)
+        return tuple(out)
+
+    def memory_mib(self, model: str, batch_size: int, num_gpus: int) -> int | None:
+        """GPU memory (MiB) each of ``num_gpus`` GPUs needs to train ``model`` at global batch
+        ``batch_size``: the profile's value at the per-GPU batch ``ceil(batch_size / num_gpus)``
+        (the largest over GPU types), interpolated linearly between measured per-GPU batches
+        (``calibrate.memory.demand_mib``); None when the profile has no memory for the model, or
+        for a job without GPUs."""
+        points = self._memory.get(model)
+        if points is None or num_gpus < 1:
+            return None
+        return demand_mib(points, per_gpu_batch(batch_size, num_gpus))
+
+    def memory(self, jobs: Sequence[Job]) -> tuple[Job, ...]:
+        """Give every job with a model and a batch size, but no ``gpu_memory_mib``, the profile's
+        memory demand; a job that has one (from its trace) keeps it."""
+        if not self._memory:
+            return tuple(jobs)
+        out = []
+        for job in jobs:
+            if job.gpu_memory_mib is None and job.model is not None and job.batch_size is not None:
+                need = self.memory_mib(job.model, job.batch_size, job.num_gpus)
+                if need is not None:
+                    job = replace(job, gpu_memory_mib=need)
             out.append(job)
         return tuple(out)
 
@@ -123,7 +159,10 @@ def assign_models(jobs: Sequence[Job], calibration: Calibration) -> tuple[Job, .
         model = models[rank * len(models) // len(jobs)]
         batch = _batch(calibration, model)
         step = calibration.step_time(model, calibration.reference, batch, job.num_gpus, True)
-        out[i] = replace(job, model=model, batch_size=batch, iterations=job.duration / step)
+        memory = job.gpu_memory_mib
+        if memory is None:
+            memory = calibration.memory_mib(model, batch, job.num_gpus)
+        out[i] = replace(job, model=model, batch_size=batch, iterations=job.duration / step, gpu_memory_mib=memory)
     return tuple(out)
 
 

@@ -300,7 +300,7 @@ def _calibrate(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]) -> tu
         given = sum(1 for j in jobs if cal.calibrated(j))
         jobs = assign_models(jobs, cal)
         notes.append(f"assigned models from {config.calibration} to {len(jobs) - given} job(s) by GPU-time bucket")
-    jobs = cal.durations(jobs)
+    jobs = cal.memory(cal.durations(jobs))  # GPU memory too, where the profile has it and the trace has not
     notes.append(f"calibrated with {config.calibration} (reference GPU type {cal.reference})")
     return jobs
 
