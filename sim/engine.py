@@ -62,6 +62,8 @@ class SimResult:
     def summary(self) -> dict:
         """The run's metrics (``sim.metrics.summary``), and with faults ``sim.metrics.fault_summary``'s."""
         out = metrics.summary(self.jobs, self.events, self.cluster.num_gpus)
+        if self.resources:  # shares are honoured only under the resource model
+            out.update(metrics.share_summary(self.jobs, self.events, self.cluster.num_gpus, out["makespan"]))
         if self.faults is not None:
             out.update(metrics.fault_summary(self.events, self.faults, self.cluster.num_gpus))
         if self.autoscale is not None:
@@ -78,8 +80,11 @@ class SimResult:
             start = sum(n.num_gpus for n in self.cluster.nodes[:self.autoscale["model"].initial])
         return metrics.availability(self.events, start)
 
-    def timeseries(self) -> list[tuple[float, int, int]]:
-        return metrics.timeseries(self.events, {j.job_id: j.num_gpus for j in self.jobs})
+    def timeseries(self) -> list[tuple]:
+        """(time, busy GPUs, queue length[, share-weighted busy GPUs when some job shares a GPU
+        under the resource model]) after each instant (``sim.metrics.timeseries``)."""
+        shares = metrics.shares(self.jobs) if self.resources else None
+        return metrics.timeseries(self.events, {j.job_id: j.num_gpus for j in self.jobs}, shares or None)
 
 
 def check_fits(jobs: Iterable[Job], cluster: Cluster, placement: str = DEFAULT, resources: bool = False) -> list[Job]:

@@ -18,7 +18,7 @@ import policies
 import traces
 from sim.engine import SimResult, check_fits, simulate
 from sim.errors import GpusimError
-from sim.metrics import JOB_COLUMNS, SUMMARY_KEYS, TIMESERIES_COLUMNS
+from sim.metrics import JOB_COLUMNS, SHARE_COLUMN, SUMMARY_KEYS, TIMESERIES_COLUMNS
 from sim.model import Cluster, Job, ideal_rate
 from sim.placement import DEFAULT, STRATEGIES
 from sim.resources import DEFAULT_SHARING, SHARING
@@ -435,7 +435,9 @@ def write_result(result: SimResult, out: Path) -> None:
     _write_csv(out / "events.csv", ("time", "kind", "job_id", "gpus", "nodes"),
                ((e.time, e.kind, e.job_id, " ".join(map(str, e.gpus)),
                  " ".join(map(str, nodes_of(planner, e.gpus)))) for e in result.events))
-    _write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, result.timeseries())
+    series = result.timeseries()
+    shared = (SHARE_COLUMN,) if series and len(series[0]) > len(TIMESERIES_COLUMNS) else ()
+    _write_csv(out / "timeseries.csv", (*TIMESERIES_COLUMNS, *shared), series)
     if result.faults is not None or result.autoscale is not None:
         _write_csv(out / "availability.csv", ("time", "available_gpus"), result.availability())
 

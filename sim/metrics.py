@@ -14,6 +14,13 @@ max(0, end − deadline) over them (both NaN when there is none). ``jain_fairnes
 duration / JCT over its finished jobs (1 / slowdown: how fast the group's work got done). It is 1
 when every group is served alike and tends to 1/n as one group is starved; NaN with fewer than
 two groups.
+
+Shared GPUs (the resource model with ``gpu_milli`` < 1000 on one-GPU jobs): ``utilization`` and
+``busy_gpus`` count a GPU holding any share as busy. Runs with the resource model in which some
+job asks for a share also report ``gpu_share_utilization`` = share-weighted busy GPU-seconds /
+(total GPUs × makespan), where a job holds ``gpu_milli / 1000`` of its GPU (whole GPUs for every
+other job, as ``sim.fragmentation.job_share`` says), and the time series the share-weighted busy
+GPUs (``busy_gpu_share``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from sim.fragmentation import job_share
 from sim.model import (EVENT_KINDS, FAIL, FINISH, KILL, NODE_OFF, NODE_ON, PREEMPT, REPAIR, START, STOP, SUBMIT, Event,
                        EventLog, Job)
 
@@ -34,6 +42,8 @@ SUMMARY_KEYS = ("jobs", "unfinished", "avg_jct", "median_jct", "p95_jct", "p99_j
                 "utilization", "avg_slowdown", "avg_bounded_slowdown", "preemptions",
                 "deadline_jobs", "deadline_miss_ratio", "avg_tardiness", "jain_fairness")
 TIMESERIES_COLUMNS = ("time", "busy_gpus", "queue_length")
+SHARE_KEYS = ("gpu_share_utilization",)
+SHARE_COLUMN = "busy_gpu_share"  # timeseries column of runs with shared GPUs
 _CODE = {kind: code for code, kind in enumerate(EVENT_KINDS)}
 
 
@@ -107,6 +117,44 @@ def _busy(columns) -> float:
             total += sum(n * (t - t0) for t0, n in held.values())
             held.clear()
     return total
+
+
+def shares(jobs: Iterable[Job]) -> dict[str, int]:
+    """Job id → thousandths of each of its GPUs, for the jobs that use less than a whole GPU
+    (``sim.fragmentation.job_share``); empty when no job shares a GPU."""
+    out = {}
+    for job in jobs:
+        milli = job_share(job)
+        if milli < 1000:
+            out[job.job_id] = milli
+    return out
+
+
+def share_gpu_seconds(events: Iterable[Event], milli_by_id: Mapping[str, int]) -> float:
+    """Busy GPU-seconds weighted by the share of each GPU a job uses: as ``busy_gpu_seconds``, but
+    a job in ``milli_by_id`` counts ``milli / 1000`` of each of its GPUs (others count whole)."""
+    held: dict[str, tuple[float, int]] = {}
+    total = 0  # thousandths of a GPU-second
+    for t, k, job_id, n in zip(*_columns(events)):
+        if k == START:
+            held[job_id] = (t, n * milli_by_id.get(job_id, 1000))
+        elif k == PREEMPT or k == FINISH or k == KILL:
+            t0, milli = held.pop(job_id)
+            total += milli * (t - t0)
+        elif k == STOP:
+            total += sum(milli * (t - t0) for t0, milli in held.values())
+            held.clear()
+    return total / 1000
+
+
+def share_summary(jobs: Sequence[Job], events: Iterable[Event], num_gpus: int, makespan: float) -> dict:
+    """``gpu_share_utilization`` (see the module docstring) when some job shares a GPU, else {}:
+    for runs under the resource model only (without it, shares are not honoured)."""
+    milli = shares(jobs)
+    if not milli:
+        return {}
+    busy = share_gpu_seconds(events, milli)
+    return {"gpu_share_utilization": busy / (num_gpus * makespan) if makespan > 0 else math.nan}
 
 
 def _mean(xs: Sequence[float]) -> float:
@@ -281,8 +329,15 @@ def autoscale_summary(events: Sequence[Event], stats: Mapping) -> dict:
             "provisioned_utilization": busy_gpu_seconds(events) / on if on > 0 else math.nan}
 
 
-def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int]) -> list[tuple[float, int, int]]:
-    """(time, busy GPUs, queue length) after all events of each instant at which something happened."""
+def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int],
+               milli_by_id: Mapping[str, int] | None = None) -> list[tuple]:
+    """(time, busy GPUs, queue length) after all events of each instant at which something happened.
+
+    With ``milli_by_id`` (``shares``: job → thousandths of each of its GPUs, others whole) each
+    row also has the share-weighted busy GPUs (``SHARE_COLUMN``), a float counted exactly in
+    thousandths."""
+    if milli_by_id is not None:
+        return _share_timeseries(events, gpus_by_id, milli_by_id)
     out: list[tuple[float, int, int]] = []
     busy = queue = 0
     held: dict[str, int] = {}  # GPUs per running job: its start's (an elastic job's may differ)
@@ -303,4 +358,24 @@ def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int]) -> list[t
             out[-1] = (t, busy, queue)
         else:
             out.append((t, busy, queue))
+    return out
+
+
+def _share_timeseries(events, gpus_by_id, milli_by_id) -> list[tuple[float, int, int, float]]:
+    """:func:`timeseries` with the share-weighted busy GPUs as a fourth value: its rows, each
+    with the thousandths of GPU capacity held by the running jobs at that time."""
+    plain = timeseries(events, gpus_by_id)
+    used, held, at = 0, {}, iter(plain)
+    out = []
+    row = next(at, None)
+    times, kinds, ids, counts = _columns(events)
+    for i, (t, k, job_id, n) in enumerate(zip(times, kinds, ids, counts)):
+        if k == START:
+            held[job_id] = (n or gpus_by_id[job_id]) * milli_by_id.get(job_id, 1000)
+            used += held[job_id]
+        elif k == PREEMPT or k == KILL or k == FINISH:
+            used -= held.pop(job_id, 0)
+        if i + 1 == len(times) or times[i + 1] != t:  # the instant's last event: its row
+            out.append((*row, used / 1000))
+            row = next(at, None)
     return out
