@@ -42,10 +42,14 @@ from pathlib import Path
 
 from calibrate.profile import BUNDLED
 from sim.errors import GpusimError
-from sim.metrics import SUMMARY_KEYS
+from sim.metrics import AUTOSCALE_KEYS, FAULT_KEYS, SHARE_KEYS, SUMMARY_KEYS
 
 LABELS = ("policy", "trace", "cluster", "placement", "load", "seed", "calibration")
 RESULT_COLUMNS = ("run_id", "status", "error", *LABELS, *SUMMARY_KEYS)
+#: Summary metrics only some runs have (faults, an autoscaler, shared GPUs, stragglers): columns of
+#: results.csv after RESULT_COLUMNS when some run of the sweep has them, in this order, then any
+#: other in the order the runs give them.
+OPTIONAL_COLUMNS = (*FAULT_KEYS, *AUTOSCALE_KEYS, *SHARE_KEYS, "straggler_gpu_hours")
 _TOP = {"name", "seeds", "traces", "synthetic", "clusters", "policies", "loads", "placements", "calibration",
         "assign_models", "restart_overhead", "until", "drop_oversize", "trim", "combinations", "faults"}
 _TRACE_KEYS = {"path", "format", "vcs", "window_start", "window_end", "on_error", "procs_per_gpu"}
@@ -302,7 +306,8 @@ def _trimmed_summary(result, first: int, last: int, start: float | None = None, 
     hi = math.inf if end is None else end
     kept = [j for j in kept if lo <= j.submit_time < hi]
     trimmed = metrics.summary(kept, result.events, result.cluster.num_gpus)
-    return {**trimmed, "makespan": full["makespan"], "utilization": full["utilization"]}
+    # Whole-run metrics beyond metrics.summary's (faults, autoscaling, shares, stragglers) stay.
+    return {**full, **trimmed, "makespan": full["makespan"], "utilization": full["utilization"]}
 
 
 def _write_breakdown(result, path: Path) -> None:
@@ -350,16 +355,19 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def write_results(out: Path, rows: Sequence[dict]) -> None:
-    """results.csv (and results.parquet with pyarrow), replaced atomically, rows in run order."""
+    """results.csv (and results.parquet with pyarrow), replaced atomically, rows in run order.
+    Columns: RESULT_COLUMNS, then the summary metrics only some runs have (``result_columns``);
+    a run without one has an empty cell."""
     import csv
 
+    columns = result_columns(rows)
     tmp = out / ".results.csv.tmp"
     with tmp.open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(RESULT_COLUMNS)
+        w.writerow(columns)
         for row in rows:
             w.writerow(["" if row.get(c) is None else repr(row[c]) if isinstance(row.get(c), float) else row[c]
-                        for c in RESULT_COLUMNS])
+                        for c in columns])
     os.replace(tmp, out / "results.csv")
     try:
         import pyarrow as pa
@@ -373,6 +381,20 @@ def write_results(out: Path, rows: Sequence[dict]) -> None:
                       "load": pa.float64()}))
     pq.write_table(table, out / ".results.parquet.tmp")
     os.replace(out / ".results.parquet.tmp", out / "results.parquet")
+
+
+def result_columns(rows: Sequence[dict]) -> tuple[str, ...]:
+    """RESULT_COLUMNS, then every other key some row has: OPTIONAL_COLUMNS first, in their order,
+    then the rest in the order of first appearance (none for a sweep whose runs have no such
+    metric: its results.csv is as before)."""
+    known = set(RESULT_COLUMNS)
+    extra: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            if key not in known:
+                extra[key] = None
+    first = [c for c in OPTIONAL_COLUMNS if c in extra]
+    return (*RESULT_COLUMNS, *first, *(c for c in extra if c not in OPTIONAL_COLUMNS))
 
 
 def manifest(spec: dict, text: str, runs: Sequence[Run]) -> dict:
