@@ -35,11 +35,15 @@ def greedy_starts(view: View, order: Iterable[JobState], stop_at_first_misfit: b
 
 
 def _greedy_resources(planner: ResourcePlanner, order: Iterable[JobState], stop_at_first_misfit: bool) -> list[Start]:
-    """``greedy_starts`` under the resource model: each job placed by its own demands."""
+    """``greedy_starts`` under the resource model: each job placed by its own demands. A CPU-only
+    job may still start when every GPU is busy: the walk goes on while CPU-only jobs could fit."""
     starts = []
     for job in order:
-        if not planner.has_room():
+        gpu_room = planner.has_gpu_room()
+        if not gpu_room and not planner.has_pod_room():
             break
+        if job.num_gpus and not gpu_room:
+            continue  # only CPU-only jobs can start now
         fits = job.num_gpus <= planner.free_total or planner.shares(job)
         gpus = planner.claim_job(job) if fits else None
         if gpus is None:
@@ -55,20 +59,22 @@ def preemptive_plan(view: View, order: Iterable[JobState]) -> tuple[list, list[J
     left out, then place the chosen pending jobs in order; one that cannot be placed on nodes is
     skipped. Returns the decisions and the jobs that run afterwards (those kept, in start order,
     then those started). O(r + the jobs of ``order`` walked before the GPUs run out), so ``order``
-    is best a lazy iterable.
+    is best a lazy iterable. CPU-only jobs (resource model) cost no budget: every one is chosen,
+    and those pending start where CPU and memory allow.
     """
     budget = view.num_gpus
     chosen: list[JobState] = []
+    planner = view.planner()
+    cpu_only = getattr(planner, "cpu_only_jobs", False)
     for job in order:
         if job.num_gpus <= budget:
             chosen.append(job)
             budget -= job.num_gpus
-            if budget == 0:
+            if budget == 0 and not cpu_only:
                 break  # no later job fits
     keep = {job.job_id for job in chosen if job.is_running}
     decisions: list = []
     runs: list[JobState] = []
-    planner = view.planner()
     for job in view.running:
         if job.job_id in keep:
             runs.append(job)
@@ -246,15 +252,17 @@ def chosen_in_order(view: View, running: list[JobState], key: str, running_first
     without sorting the queue: ``running`` must come sorted by (``key``, arrival); a merge of it and
     the pending index's walks (one per GPU count) yields each job that fits the GPUs not yet given,
     and drops a GPU count once it no longer fits (the budget only shrinks). Pass it as
-    ``preemptive_plan``'s order. O((r + jobs taken + GPU counts) × log q).
+    ``preemptive_plan``'s order. O((r + jobs taken + GPU counts) × log q). With CPU-only jobs
+    (resource model; they fit any budget) the merge goes on once the GPUs are given.
     """
     index, budget, heap = view.pending_by_gpus(), view.num_gpus, []
+    cpu_only = getattr(view.planner(), "cpu_only_jobs", False)
     running_jobs = iter(running)
     _push(heap, running_jobs, key)
     pending_rank = 1 if running_first else 0
     for n in index.gpu_counts():
         _push(heap, index.in_order(n, key), key, pending_rank)
-    while heap and budget:
+    while heap and (budget or cpu_only):
         _, rank, _, n, jobs, job = heapq.heappop(heap)
         if n <= budget:
             budget -= n

@@ -24,7 +24,8 @@ class Tiresias:
     scheduling point walks the queues top to bottom in list order and gives GPUs to every job that
     fits (by count, then placement); running jobs left out are preempted. Afterwards, in every queue
     the jobs that run move ahead of those that wait, each group keeping its order. The policy asks
-    to be woken when the next running job will cross a threshold.
+    to be woken when the next running job will cross a threshold. A CPU-only job (resource model)
+    attains no GPU-seconds, so it stays in the top queue.
 
     Cost: 2D-LAS is inherently O(jobs in the system) per scheduling point when the GPUs are short,
     since any running job may lose its GPUs: the walk then covers the queues until the GPUs run
@@ -141,7 +142,8 @@ class Tiresias:
         return next(i for i, other in enumerate(self._runs[level]) if other is job)
 
     def _push_crossing(self, job: JobState, level: int, start: float, now: float) -> None:
-        if level < len(self.thresholds):
+        # A CPU-only job (resource model) attains no GPU-seconds: it never crosses a threshold.
+        if level < len(self.thresholds) and job.num_gpus:
             heapq.heappush(self._crossings, (self._crossing(job, level, now), next(self._seq), job, level, start))
 
     def _begin(self, started: list[JobState], now: float) -> None:

@@ -16,7 +16,12 @@ bookkeeping with the engine. It verifies four rules:
     instant it fails, and only a failed node is repaired. In a run under the resource model
     (``SimResult.resources``), one-GPU jobs with ``gpu_milli`` < 1000 may share a GPU as long as
     their shares on it sum to at most 1000 thousandths (``sim.fragmentation.job_share``); a GPU
-    holding shares is still busy to a whole-GPU job.
+    holding shares is still busy to a whole-GPU job. Under the resource model no node's CPU or
+    memory is ever over its capacity: a job takes ``cpu_milli`` and ``memory_mib`` from each node
+    it has GPUs on, in proportion (rounded up), and a CPU-only job (no GPUs; its start names none)
+    takes them from the node the resource model's rule picks (``sim.resources``), which the replay
+    finds again from its own bookkeeping: such a start needs a node that is up with room, and a
+    CPU-only job is killed only when its node fails.
 ``finish``
     Every job lives in order and finishes once or is reported unfinished: submitted once, at its
     submit time (when that is before the run's end); started only while pending, preempted or
@@ -82,6 +87,8 @@ class _Job:
     state: str = "new"  # new → pending ⇄ running → finished
     gpus: tuple[int, ...] = ()
     started: float = 0.0  # when the current run began
+    node: int | None = None  # the node a running CPU-only job's CPU and memory are on
+    held: dict[int, tuple[int, int]] = field(default_factory=dict)  # node → (CPU, memory) held now
     runs: list[tuple[float, float, tuple[int, ...]]] = field(default_factory=list)  # (start, end, gpus)
 
 
@@ -101,6 +108,14 @@ class _Replay:
         self.down: set[int] = set()
         faults = getattr(result, "faults", None)
         self.model = None if faults is None else faults.get("model")
+        nodes = result.cluster.nodes
+        self.node_of = [i for i, n in enumerate(nodes) for _ in range(n.num_gpus)]
+        self.node_gpus, first = [], 0
+        for n in nodes:
+            self.node_gpus.append(range(first, first + n.num_gpus))
+            first += n.num_gpus
+        self.cpu_free = [math.inf if n.cpu_milli is None else n.cpu_milli for n in nodes]
+        self.mem_free = [math.inf if n.memory_mib is None else n.memory_mib for n in nodes]
         scaling = getattr(result, "autoscale", None)
         if scaling is not None:  # nodes past the initial ones start off, without an event
             first = sum(n.num_gpus for n in result.cluster.nodes[:scaling["model"].initial])
@@ -195,6 +210,43 @@ class _Replay:
             else:
                 self.owner[g] = job_id
         s.state, s.gpus, s.started = "running", gpus, t
+        if self.shared and len(gpus) == s.job.num_gpus and all(0 <= g < self.num_gpus for g in gpus):
+            self._take_resources(t, s)
+
+    def _node_use(self, s: _Job) -> dict[int, tuple[int, int]]:
+        """The CPU and memory a running job holds on each node (resource model)."""
+        job = s.job
+        cpu, mem = job.cpu_milli or 0, job.memory_mib or 0
+        if not job.num_gpus:
+            return {} if s.node is None else {s.node: (cpu, mem)}
+        per_node: dict[int, int] = {}
+        for g in s.gpus:
+            per_node[self.node_of[g]] = per_node.get(self.node_of[g], 0) + 1
+        return {n: (-(-cpu * k // job.num_gpus), -(-mem * k // job.num_gpus)) for n, k in per_node.items()}
+
+    def _is_down(self, node: int) -> bool:
+        gpus = self.node_gpus[node]
+        return bool(gpus) and self.down.issuperset(gpus)
+
+    def _take_resources(self, t: float, s: _Job) -> None:
+        job = s.job
+        if not job.num_gpus:  # the resource model's rule: a node without GPUs first, then best fit
+            cpu, mem = job.cpu_milli or 0, job.memory_mib or 0
+            room = [(len(self.node_gpus[n]) > 0, self.cpu_free[n] - cpu,
+                     self.mem_free[n] - mem, n) for n in range(len(self.cpu_free))
+                    if cpu <= self.cpu_free[n] and mem <= self.mem_free[n] and not self._is_down(n)]
+            if not room:
+                self.flag("gpu", t, job.job_id, f"CPU-only job started, but no node that is up has {cpu} CPU milli "
+                          f"and {mem} MiB memory free")
+                return
+            s.node = min(room)[3]
+        s.held = self._node_use(s)
+        for n, (cpu, mem) in s.held.items():
+            self.cpu_free[n] -= cpu
+            self.mem_free[n] -= mem
+            if self.cpu_free[n] < 0 or self.mem_free[n] < 0:
+                self.flag("gpu", t, job.job_id, f"node {n} is over its CPU or memory: "
+                          f"{self.cpu_free[n]:g} CPU milli and {self.mem_free[n]:g} MiB memory left")
 
     def preempt(self, t: float, s: _Job, e) -> None:
         if s.state != "running":
@@ -211,7 +263,10 @@ class _Replay:
             return
         if tuple(e.gpus) != s.gpus:
             self.flag("gpu", t, s.job.job_id, f"kill returns GPUs {tuple(e.gpus)}, the job holds {s.gpus}")
-        if not self.down.intersection(s.gpus):
+        if s.job.num_gpus == 0 and self.shared:
+            if s.node is None or not self._is_down(s.node):
+                self.flag("gpu", t, s.job.job_id, "CPU-only job killed, though its node did not fail")
+        elif not self.down.intersection(s.gpus):
             self.flag("gpu", t, s.job.job_id, "killed, though none of its GPUs' nodes failed")
         self._release(t, s, s.gpus, "kill")
         s.state = "pending"
@@ -235,6 +290,9 @@ class _Replay:
         for g in sorted(self.down):
             for holder in ([self.owner[g]] if g in self.owner else []) + sorted(self.shares.get(g, ())):
                 self.flag("gpu", self.last, holder, f"still holds GPU {g} of a node that failed")
+        for s in self.jobs.values():
+            if s.node is not None and self._is_down(s.node):
+                self.flag("gpu", self.last, s.job.job_id, f"CPU-only job still on node {s.node}, which failed")
 
     def finish(self, t: float, s: _Job, e) -> None:
         if s.state == "finished":
@@ -248,6 +306,10 @@ class _Replay:
 
     def _release(self, t: float, s: _Job, gpus: tuple[int, ...], how: str = "") -> None:
         s.runs.append((s.started, t, gpus, how))
+        for n, (cpu, mem) in s.held.items():
+            self.cpu_free[n] += cpu
+            self.mem_free[n] += mem
+        s.held, s.node = {}, None
         for g in gpus:
             if s.job.job_id in self.shares.get(g, ()):
                 del self.shares[g][s.job.job_id]

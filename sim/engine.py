@@ -432,8 +432,15 @@ class _Engine:
         self.fault_stats = {"failures": 0, "kills": 0, "jobs_hit": set(), "lost_work_gpu_s": 0.0,
                             "overhead_gpu_s": 0.0, "model": self.faults}
         self.outage_streams = self.faults.outages([n.gpu_type for n in self.cluster.nodes], seed)
+        # A node without GPUs (CPU-only, resource model) never fails: the log names a node by its GPUs.
+        bare = {node for node, gpus in enumerate(self.node_gpus) if not gpus}
+        wrong = sorted({o.node for o in self.faults.schedule or () if o.node in bare})
+        if wrong:
+            raise GpusimError(f"failure schedule: node(s) {', '.join(map(str, wrong[:10]))} have no GPUs; "
+                              "CPU-only nodes do not fail in this model")
         for node in range(len(self.node_gpus)):
-            self._next_outage(node)
+            if node not in bare:
+                self._next_outage(node)
 
     def _next_outage(self, node: int) -> None:
         outage = next(self.outage_streams[node], None)
@@ -463,22 +470,28 @@ class _Engine:
         for outage in sorted(self.due_repairs, key=lambda o: o.node):
             self.down.discard(outage.node)
             self.planner.release(self.node_gpus[outage.node])
+            if hasattr(self.planner, "set_down"):
+                self.planner.set_down(outage.node, False)
             self.events.add(now, REPAIR, -1, self.node_gpus[outage.node])
         self.due_repairs.clear()
 
     def _apply_failures(self, now: float) -> None:
-        """A failing node's jobs are killed (multi-node jobs too), then its GPUs are taken out of
-        the pool until it is repaired."""
+        """A failing node's jobs are killed (multi-node jobs too, and CPU-only jobs the resource
+        model put there), then its GPUs are taken out of the pool until it is repaired."""
         failing = sorted({o.node for o in self.due_failures})
         self.due_failures.clear()
         for node in failing:
             self.events.add(now, FAIL, -1, self.node_gpus[node])
             self.fault_stats["failures"] += 1
         hit = set(failing)
-        for state in [s for s in self.running.values() if any(self.node_of_gpu[g] in hit for g in s._gpus)]:
+        pod_node = getattr(self.planner, "pod_node", None)  # where a CPU-only job holds CPU and memory
+        for state in [s for s in self.running.values() if any(self.node_of_gpu[g] in hit for g in s._gpus)
+                      or (not s._gpus and pod_node is not None and pod_node(s.job_id) in hit)]:
             self._kill(state, now)
         for node in failing:
             self.planner.take(self.node_gpus[node])
+            if pod_node is not None:
+                self.planner.set_down(node, True)
             self.down.add(node)
 
     def _account(self, state: JobState, now: float) -> float:
@@ -603,8 +616,9 @@ class _Engine:
 def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_overhead: float,
                  resources: bool = False) -> None:
     """The checks every run's inputs pass before simulation (shared with sim.stepper): a valid
-    restart overhead, a duration for every job, unique ids, and no job that can never fit (with
-    ``resources``, under the resource model, each such job's reason named)."""
+    restart overhead, a duration for every job, unique ids, CPU-only jobs and nodes only with
+    ``resources``, and no job that can never fit (with ``resources``, under the resource model,
+    each such job's reason named)."""
     if resources and any(j.elastic for j in jobs):
         raise GpusimError("elastic jobs (min_gpus/max_gpus) cannot run under the resource model yet")
     if restart_overhead < 0 or not math.isfinite(restart_overhead):
@@ -617,6 +631,17 @@ def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_
     duplicates = [j.job_id for j in jobs if j.job_id in seen or seen.add(j.job_id)]
     if duplicates:
         raise GpusimError(f"duplicate job ids: {', '.join(duplicates[:10])}")
+    if not resources:
+        cpu_only = [j.job_id for j in jobs if j.num_gpus == 0]
+        if cpu_only:
+            more = f" and {len(cpu_only) - 10} more" if len(cpu_only) > 10 else ""
+            raise GpusimError(f"{len(cpu_only)} CPU-only job(s) (num_gpus 0) need --resources, the resource model: "
+                              f"{', '.join(cpu_only[:10])}{more}")
+        bare = [str(i) for i, n in enumerate(cluster.nodes) if n.num_gpus == 0]
+        if bare:
+            raise GpusimError(f"the cluster {cluster} has {len(bare)} node(s) without GPUs (node "
+                              f"{', '.join(bare[:10])}{' ...' if len(bare) > 10 else ''}): they need --resources, "
+                              "the resource model")
     too_big = check_fits(jobs, cluster, placement, resources)
     if too_big:
         ids = ", ".join(f"{j.job_id} ({why_never(j, cluster) if resources else f'{j.num_gpus} GPUs'})"

@@ -31,12 +31,17 @@ def job_share(job: Job) -> int:
 
 
 def workload_classes(jobs: Sequence[Job]) -> Classes:
-    """The target workload: each (num_gpus, share) of ``jobs`` with its frequency, largest first."""
+    """The target workload: each (num_gpus, share) of ``jobs`` with its frequency, largest first.
+    CPU-only jobs (no GPUs) use no GPU capacity and are left out; empty if every job is one."""
     counts: dict[tuple[int, int], int] = {}
     for job in jobs:
+        if job.num_gpus == 0:
+            continue
         key = (job.num_gpus, job_share(job))
         counts[key] = counts.get(key, 0) + 1
     total = sum(counts.values())
+    if not total:
+        return ()
     return tuple((n, m, c / total) for (n, m), c in sorted(counts.items(), reverse=True))
 
 

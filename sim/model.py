@@ -36,7 +36,9 @@ class Job:
     the share of one GPU per GPU in thousandths (1000 = whole), ``cpu_milli`` and ``memory_mib``
     the CPU and memory requests of the whole job, ``gpu_memory_mib`` the GPU memory it needs on
     each of its GPUs, and ``censored`` marks a job still running when the trace ended (its
-    duration is a lower bound). ``batch_size`` and ``iterations`` (global batch and training
+    duration is a lower bound). A job with ``num_gpus == 0`` is CPU-only (an Alibaba CPU pod): it
+    asks only for ``cpu_milli`` and ``memory_mib`` and runs only under the resource model, which
+    puts it on one node (``simulate`` refuses it otherwise). ``batch_size`` and ``iterations`` (global batch and training
     steps) let a calibration profile turn ``model`` into running times. The engine enforces
     ``gpu_type``, ``gpu_milli``, ``gpu_memory_mib``, ``cpu_milli`` and ``memory_mib`` only in a
     run with the resource model on (``sim.resources``); otherwise every job gets whole GPUs.
@@ -68,8 +70,8 @@ class Job:
     max_gpus: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.num_gpus, int) or isinstance(self.num_gpus, bool) or self.num_gpus < 1:
-            raise ValueError(f"job {self.job_id}: num_gpus must be a positive integer, got {self.num_gpus!r}")
+        if not isinstance(self.num_gpus, int) or isinstance(self.num_gpus, bool) or self.num_gpus < 0:
+            raise ValueError(f"job {self.job_id}: num_gpus must be a non-negative integer, got {self.num_gpus!r}")
         if self.duration is None:  # to be computed by a calibration profile
             if self.model is None or self.batch_size is None or self.iterations is None:
                 raise ValueError(f"job {self.job_id}: without a duration it needs model, batch_size and iterations")
@@ -104,7 +106,8 @@ class Job:
 class NodeSpec:
     """A machine: ``num_gpus`` GPUs of one ``gpu_type``, each with ``gpu_memory_mib`` of memory, and
     ``cpu_milli`` CPU (thousandths of a core) and ``memory_mib`` main memory; None means unknown,
-    which the resource model treats as no limit."""
+    which the resource model treats as no limit. A node with ``num_gpus == 0`` (CPU and memory
+    only) exists only for the resource model's CPU-only jobs."""
 
     num_gpus: int
     gpu_type: str = "generic"
@@ -122,7 +125,9 @@ class Cluster:
     """An ordered tuple of nodes. GPUs are numbered globally: node 0's first, then node 1's, ...
 
     ``source`` is the cluster file it was read from (None for a spec string); it is what
-    ``str()`` gives back, so a resolved configuration names the file again.
+    ``str()`` gives back, so a resolved configuration names the file again. Nodes may have zero
+    GPUs (CPU-only nodes, for the resource model; a spec string cannot name them, a cluster file
+    can), but the cluster as a whole has at least one GPU.
     """
 
     nodes: tuple[NodeSpec, ...]
@@ -132,8 +137,10 @@ class Cluster:
         if not self.nodes:
             raise ValueError("a cluster needs at least one node")
         for node in self.nodes:
-            if node.num_gpus < 1:
-                raise ValueError(f"every node needs at least one GPU, got {node.num_gpus}")
+            if not isinstance(node.num_gpus, int) or node.num_gpus < 0:
+                raise ValueError(f"a node's num_gpus must be a non-negative integer, got {node.num_gpus!r}")
+        if not any(node.num_gpus for node in self.nodes):
+            raise ValueError("a cluster needs at least one GPU (every node has zero)")
 
     @classmethod
     def parse(cls, spec: str) -> Cluster:

@@ -60,7 +60,9 @@ class Encoder:
                 1.0, job.num_gpus / G, float(job.num_gpus <= free), np.log1p(max(0.0, now - job.submit_time) / T),
                 np.log1p(job.duration / T) if self.oracle else 0.0, np.log1p(attained / (G * T)))
         nodes = len(self.node_gpus)
-        out[K * JOB_FEATURES:K * JOB_FEATURES + nodes] = np.asarray(free_per_node, dtype=np.float64) / self.node_gpus
+        # A node without GPUs (resource model) reads as 0 free, not 0/0.
+        out[K * JOB_FEATURES:K * JOB_FEATURES + nodes] = np.divide(
+            np.asarray(free_per_node, dtype=np.float64), self.node_gpus, out=np.zeros(nodes), where=self.node_gpus > 0)
         out[K * JOB_FEATURES + nodes:] = (free / G, running / G, len(pending) / K, np.log1p(max(0.0, since) / T), now / T)
         return out.astype(np.float32)
 

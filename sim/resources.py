@@ -8,7 +8,12 @@ and every Start are checked against each job's demands. A job
 - with one GPU and ``gpu_milli`` < 1000 shares a GPU with other such jobs: the shares on a GPU
   never exceed 1000, nor their GPU memory the GPU's; a GPU a share is on is busy to whole-GPU jobs;
 - asks the nodes it lands on for its ``cpu_milli`` and ``memory_mib``, in proportion to its GPUs
-  on each (rounded up); a node never gives more than it has (unknown capacity: no limit).
+  on each (rounded up); a node never gives more than it has (unknown capacity: no limit);
+- with ``num_gpus == 0`` (CPU-only) takes no GPU: its CPU and memory go to one node (GPU type and
+  GPU memory do not apply), a node without GPUs first, then the one left with the least free CPU,
+  then memory, then the lowest index, whatever the placement strategy. Its Start names no GPUs;
+  the planner keeps which node holds it (``pod_node``), and a node that failed takes none
+  (``set_down``).
 
 Whole-GPU jobs are placed by the run's strategy (``sim.placement``) over the nodes that suit
 them; with no constraint in play it is exactly the plain planner's choice. Shared jobs go to a
@@ -18,7 +23,8 @@ spirit of the FGD policy); ties go to the lowest GPU index.
 
 Policies get copies through ``View.planner()`` and use the job-aware calls (``place_job``,
 ``claim_job``, ``take_job``, ``release_job``); a count-only ``place(n)`` ignores the demands, and
-the engine refuses a Start that breaks one.
+the engine refuses a Start that breaks one. A policy decides when a CPU-only job starts, never
+where: ``take_job((), job)`` places it by the rule above, so a copy and the engine agree.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ class _Static:
     """What never changes during a run: the nodes' types and capacities and the job demands."""
 
     __slots__ = ("cluster", "types", "gpu_memory", "cpu", "memory", "caps", "offsets", "sharing", "classes",
-                 "demands", "all_nodes", "limited")
+                 "demands", "all_nodes", "limited", "pods")
 
     def __init__(self, cluster: Cluster, sharing: str, classes: Classes) -> None:
         nodes = cluster.nodes
@@ -80,12 +86,13 @@ class _Static:
         self.classes = classes
         self.demands: dict[Job, Demand] = {}
         self.all_nodes = (1 << len(nodes)) - 1
+        self.pods = False  # whether the run has CPU-only jobs (set by the planner from its workload)
 
     def demand(self, job: Job) -> Demand:
         d = self.demands.get(job)
         if d is None:
-            eligible = 0
-            for node, gpu_type in enumerate(self.types):
+            eligible = 0 if job.num_gpus else self.all_nodes  # a CPU-only job needs no GPU type
+            for node, gpu_type in enumerate(self.types if job.num_gpus else ()):
                 if job.gpu_type is not None and not matches(job.gpu_type, gpu_type):
                     continue
                 if (job.gpu_memory_mib or 0) > self.gpu_memory[node]:
@@ -103,18 +110,21 @@ class ResourcePlanner(Planner):
     its used share and GPU memory are kept here.
     """
 
-    __slots__ = ("_static", "_used", "_vram", "_cpu_free", "_mem_free")
+    __slots__ = ("_static", "_used", "_vram", "_cpu_free", "_mem_free", "_pods", "_down")
 
     def __init__(self, cluster: Cluster, strategy: str = DEFAULT, jobs: Sequence[Job] = (),
                  sharing: str = DEFAULT_SHARING) -> None:
         if sharing not in SHARING:
             raise GpusimError(f"unknown GPU sharing placement {sharing!r}; choose one of {', '.join(SHARING)}")
         super().__init__([n.num_gpus for n in cluster.nodes], strategy)
-        self._static = _Static(cluster, sharing, workload_classes(jobs) if jobs else ((1, 1000, 1.0),))
+        self._static = _Static(cluster, sharing, workload_classes(jobs) or ((1, 1000, 1.0),))
+        self._static.pods = any(j.num_gpus == 0 for j in jobs)
         self._used: dict[int, int] = {}  # shared GPU → thousandths in use
         self._vram: dict[int, int] = {}  # shared GPU → GPU memory in use (MiB)
         self._cpu_free = list(self._static.cpu)
         self._mem_free = list(self._static.memory)
+        self._pods: dict[str, int] = {}  # CPU-only job id → the node holding its CPU and memory
+        self._down: frozenset[int] = frozenset()  # failed nodes: no CPU-only job goes there
 
     def copy(self) -> ResourcePlanner:
         other = object.__new__(ResourcePlanner)
@@ -122,6 +132,7 @@ class ResourcePlanner(Planner):
         other._free_mask, other._by_free, other.free_total = self._free_mask, self._by_free[:], self.free_total
         other._static, other._used, other._vram = self._static, dict(self._used), dict(self._vram)
         other._cpu_free, other._mem_free = self._cpu_free[:], self._mem_free[:]
+        other._pods, other._down = dict(self._pods), self._down
         return other
 
     # --- what policies and the engine call ----------------------------------------------------
@@ -134,9 +145,36 @@ class ResourcePlanner(Planner):
         """Whether the job takes a share of one GPU rather than whole GPUs."""
         return self.demand(job).milli < 1000
 
+    @property
+    def cpu_only_jobs(self) -> bool:
+        """Whether the run's workload has CPU-only jobs (a job of 0 GPUs may fit when no GPU is free)."""
+        return self._static.pods
+
     def has_room(self) -> bool:
+        """Whether any job could still start: a GPU has free capacity, whole or shared, or (in a
+        run with CPU-only jobs) a node that is up has CPU and memory left."""
+        return self.has_gpu_room() or self.has_pod_room()
+
+    def has_gpu_room(self) -> bool:
         """Whether any GPU has free capacity, whole or shared."""
         return self.free_total > 0 or any(u < 1000 for u in self._used.values())
+
+    def has_pod_room(self) -> bool:
+        """Whether a CPU-only job of the run could still find CPU and memory (False in a run
+        without them). O(nodes)."""
+        if not self._static.pods:
+            return False
+        down, cpu, mem = self._down, self._cpu_free, self._mem_free
+        return any(cpu[i] > 0 and mem[i] > 0 and i not in down for i in range(len(cpu)))
+
+    def pod_node(self, job_id: str) -> int | None:
+        """The node holding running CPU-only job ``job_id``'s CPU and memory (None if it holds none)."""
+        return self._pods.get(job_id)
+
+    def set_down(self, node: int, down: bool) -> None:
+        """Mark ``node`` failed (no CPU-only job is placed there) or repaired. Its GPUs are taken
+        and released separately (``take``/``release``), as in the plain planner."""
+        self._down = self._down | {node} if down else self._down - {node}
 
     def shared_use(self) -> dict[int, int]:
         """Thousandths in use on each GPU that holds shares (a copy)."""
@@ -154,6 +192,8 @@ class ResourcePlanner(Planner):
         d = self._static.demand(job)
         if d.eligible == 0:
             return None
+        if job.num_gpus == 0:
+            return None if self._pod_target(d) is None else ()
         if d.milli < 1000:
             gpu = self._shared_gpu(d)
             return None if gpu is None else (gpu,)
@@ -178,6 +218,9 @@ class ResourcePlanner(Planner):
         job = getattr(job, "job", job)
         d = self._static.demand(job)
         gpus = tuple(self._checked(gpus))
+        if job.num_gpus == 0 and not gpus:
+            self._take_pod(job, d)
+            return
         if len(gpus) != job.num_gpus:
             raise ValueError(f"job {job.job_id} needs {job.num_gpus} GPU(s), got {len(gpus)}")
         per_node = self._per_node(gpus)
@@ -214,6 +257,14 @@ class ResourcePlanner(Planner):
         job = getattr(job, "job", job)
         d = self._static.demand(job)
         gpus = tuple(gpus)
+        if job.num_gpus == 0:
+            node = self._pods.pop(job.job_id, None)
+            if node is None or gpus:
+                raise ValueError(f"CPU-only job {job.job_id} holds no node's CPU and memory" if node is None
+                                 else f"CPU-only job {job.job_id} holds no GPUs, not {gpus}")
+            self._cpu_free[node] += d.cpu
+            self._mem_free[node] += d.memory
+            return
         if d.milli < 1000:
             (g,) = gpus
             if self._used.get(g, 0) < d.milli:
@@ -237,6 +288,28 @@ class ResourcePlanner(Planner):
         super().release(gpus)
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _pod_target(self, d: Demand) -> int | None:
+        """The node a CPU-only job goes to now (the rule in the module docstring), or None. O(nodes)."""
+        caps, cpu, mem, down = self._static.caps, self._cpu_free, self._mem_free, self._down
+        best, best_key = None, None
+        for node in range(len(caps)):
+            if d.cpu <= cpu[node] and d.memory <= mem[node] and node not in down:
+                key = (caps[node] > 0, cpu[node] - d.cpu, mem[node] - d.memory)
+                if best_key is None or key < best_key:
+                    best, best_key = node, key
+        return best
+
+    def _take_pod(self, job: Job, d: Demand) -> None:
+        if job.job_id in self._pods:
+            raise ValueError(f"CPU-only job {job.job_id} already holds node {self._pods[job.job_id]}")
+        node = self._pod_target(d)
+        if node is None:
+            raise ValueError(f"no node that is up has {d.cpu} CPU milli and {d.memory} MiB memory free for "
+                             f"CPU-only job {job.job_id}")
+        self._pods[job.job_id] = node
+        self._cpu_free[node] -= d.cpu
+        self._mem_free[node] -= d.memory
 
     def _per_node(self, gpus: Sequence[int]) -> dict[int, int]:
         out: dict[int, int] = {}
@@ -340,6 +413,9 @@ class ResourcePlanner(Planner):
 
 def why_never(job: Job, cluster: Cluster) -> str:
     """Why a job can never run on ``cluster`` under the resource model (for error messages)."""
+    if job.num_gpus == 0:
+        return (f"CPU-only: {job.cpu_milli or 0} CPU milli and {job.memory_mib or 0} MiB memory fit on no "
+                "node")
     types = {n.gpu_type for n in cluster.nodes}
     if job.gpu_type is not None and not any(matches(job.gpu_type, t) for t in types):
         return f"requires GPU type {job.gpu_type}, which no node has ({', '.join(sorted(types))})"
@@ -357,3 +433,16 @@ def planner_for(cluster: Cluster, placement: str = DEFAULT, jobs: Sequence[Job] 
     if resources:
         return ResourcePlanner(cluster, placement, jobs, sharing)
     return Planner([n.num_gpus for n in cluster.nodes], placement)
+
+
+def cpu_only_nodes(cluster: Cluster) -> int:
+    """How many of the cluster's nodes have no GPUs (CPU and memory only)."""
+    return sum(1 for n in cluster.nodes if n.num_gpus == 0)
+
+
+def without_cpu_only(cluster: Cluster) -> Cluster:
+    """The cluster without its zero-GPU nodes (what a run without the resource model can use);
+    the cluster itself when it has none. GPU numbering is unchanged (those nodes hold no GPUs)."""
+    if not cpu_only_nodes(cluster):
+        return cluster
+    return Cluster(tuple(n for n in cluster.nodes if n.num_gpus), source=cluster.source)

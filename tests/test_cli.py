@@ -516,7 +516,7 @@ BAD_INPUTS = {
     "non-numeric": (["run", "--trace", "{trace:" + GOOD + "b,0,two,10\n}"], ["t.csv:3", "num_gpus"]),
     "negative-duration": (["run", "--trace", "{trace:" + GOOD + "b,0,1,-10\n}"], ["t.csv:3", "duration"]),
     "zero-duration": (["run", "--trace", "{trace:" + GOOD + "b,0,1,0\n}"], ["t.csv:3", "duration"]),
-    "zero-gpus": (["run", "--trace", "{trace:" + GOOD + "b,0,0,10\n}"], ["t.csv:3", "num_gpus"]),
+    "negative-gpus": (["run", "--trace", "{trace:" + GOOD + "b,0,-1,10\n}"], ["t.csv:3", "num_gpus"]),
     "duplicate-id": (["run", "--trace", "{trace:" + GOOD + "b,1,1,1\na,2,1,1\n}"], ["t.csv:4", "line 2", "'a'"]),
     "wrong-field-count": (["run", "--trace", "{trace:" + GOOD + "b,1,1\n}"], ["t.csv:3", "fields"]),
     "empty-trace": (["run", "--trace", "{trace:}"], ["t.csv"]),

@@ -65,11 +65,14 @@ def test_parse_rejects_malformed_specs(spec):
 
 
 def test_cluster_constructor_validates_nodes():
-    """A cluster needs at least one node, and each node at least one GPU."""
+    """A cluster needs at least one node and one GPU; a node may have none (CPU-only, resource model)."""
     with pytest.raises(ValueError):
         Cluster(())
     with pytest.raises(ValueError):
-        Cluster((NodeSpec(4), NodeSpec(0)))
+        Cluster((NodeSpec(0), NodeSpec(0)))
+    with pytest.raises(ValueError):
+        Cluster((NodeSpec(4), NodeSpec(-1)))
+    assert Cluster((NodeSpec(4), NodeSpec(0))).num_gpus == 4
 
 
 # --- Job ------------------------------------------------------------------------------------
@@ -89,9 +92,9 @@ def test_job_is_frozen():
         j.duration = 2.0  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("num_gpus", [0, -1, 1.5, 2.0, "2", None])
+@pytest.mark.parametrize("num_gpus", [-1, 1.5, 2.0, "2", None])
 def test_job_rejects_bad_num_gpus(num_gpus):
-    """num_gpus must be a positive int."""
+    """num_gpus must be a non-negative int (0: a CPU-only job, for the resource model)."""
     with pytest.raises(ValueError, match="num_gpus"):
         Job("j", 0.0, num_gpus, 1.0)
 
@@ -113,7 +116,7 @@ def test_job_rejects_bad_submit_time(submit):
 def test_job_error_names_the_job():
     """The validation message names the offending job id."""
     with pytest.raises(ValueError, match="job big-17"):
-        Job("big-17", 0.0, 0, 1.0)
+        Job("big-17", 0.0, -1, 1.0)
 
 
 # --- JobState -------------------------------------------------------------------------------

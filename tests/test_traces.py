@@ -77,7 +77,7 @@ def test_read_csv_without_unknown_columns_has_no_notes(tmp_path):
     ("a,0,1,-5\n", 2, ["duration"]),
     ("a,0,1,0\n", 2, ["duration"]),
     ("a,0,1,nan\n", 2, ["duration"]),
-    ("a,0,0,1\n", 2, ["num_gpus"]),
+    ("a,0,-1,1\n", 2, ["num_gpus"]),  # 0 is a CPU-only job (resource model), not an error
     ("a,0,1.5,1\n", 2, ["num_gpus"]),
     ("a,0,1\n", 2, ["fields"]),
     ("a,0,1,1,9\n", 2, ["fields"]),

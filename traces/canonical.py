@@ -42,7 +42,7 @@ def _fields(row: dict[str, str]) -> dict:
     fields = {
         "job_id": job_id,
         "submit_time": number(row["submit_time"], "submit_time"),
-        "num_gpus": number(row["num_gpus"], "num_gpus", integer=True, minimum=1),
+        "num_gpus": number(row["num_gpus"], "num_gpus", integer=True, minimum=0),  # 0: CPU-only (--resources)
         # a job given as model, batch_size and iterations may leave its duration to a calibration profile
         "duration": None if calibrated and not (row.get("duration") or "").strip()
         else number(row.get("duration"), "duration", positive=True),
