@@ -10,10 +10,11 @@ rule in turn; the table gives mean JCT and wait, and the time-averaged fragmente
     .venv/bin/python examples/alibaba2023_sharing.py --full --every 8
 
 ``--full`` uses /work/shared/traces/alibaba-gpu-2023 (the whole pod list, 8,152 pods, and the
-1,523-node list; its 310 CPU-only nodes are left out and counted, as zero-GPU pods are, since
-gpusim's jobs and nodes hold GPUs). The real cluster is far larger than the trace's load needs,
-so nobody waits on it; ``--every K`` keeps every K-th node (types in proportion) to make the
-sharing rules matter. Runs take seconds on the sample, about a minute on the full trace.
+1,523-node list): all its nodes, the 310 CPU-only ones included, and every scheduled pod, the
+CPU-only ones included (they take a node's CPU and memory and no GPU; CPU-only nodes are used
+first). The real cluster is far larger than the trace's load needs, so nobody waits on it;
+``--every K`` keeps every K-th node (types in proportion) to make the sharing rules matter.
+Runs take seconds on the sample, about a minute on the full trace.
 """
 
 from __future__ import annotations
@@ -57,7 +58,11 @@ def main() -> None:
         print(f"left out {len(never)} pod(s) that can never fit this cluster")
         gone = {j.job_id for j in never}
         jobs = tuple(j for j in jobs if j.job_id not in gone)
-    print(f"{len(jobs)} pods on {cluster.summary()}, policy {args.policy}")
+    cpu_pods = sum(j.num_gpus == 0 for j in jobs)
+    cpu_nodes = sum(n.num_gpus == 0 for n in cluster.nodes)
+    print(f"{len(jobs)} pods ({len(jobs) - cpu_pods} with GPUs, {cpu_pods} CPU-only) on {len(cluster.nodes)} "
+          f"nodes ({len(cluster.nodes) - cpu_nodes} with GPUs, {cpu_nodes} CPU-only), {cluster.summary()}, "
+          f"policy {args.policy}")
     print(f"{'sharing':<10} {'avg JCT s':>12} {'avg wait s':>11} {'frag GPUs':>10} {'free GPUs':>10}")
     for sharing in SHARING:
         result = simulate(jobs, cluster, policies.make(args.policy), resources=True, sharing=sharing)

@@ -13,9 +13,10 @@ name, ``gpu`` the GPU count, ``model`` the type.
 
 TOML: an array of tables ``[[nodes]]`` with the same keys.
 
-Nodes with zero GPUs (Alibaba's CPU-only machines) are skipped and counted (``ClusterFile.skipped``):
-gpusim's nodes hold at least one GPU. Any other bad row is a GpusimError naming ``file:line``
-(CSV) or ``file: nodes[i]`` (TOML).
+Nodes with zero GPUs (Alibaba's CPU-only machines) are kept and counted (``ClusterFile.cpu_only``):
+they offer CPU and memory to CPU-only jobs under the resource model, and a run without it leaves
+them out (``sim.experiment``). At least one node must have GPUs. Any other bad row is a
+GpusimError naming ``file:line`` (CSV) or ``file: nodes[i]`` (TOML).
 """
 
 from __future__ import annotations
@@ -37,15 +38,15 @@ _INTS = ("count", "num_gpus", "gpu_memory_mib", "cpu_milli", "memory_mib")
 
 @dataclass(frozen=True)
 class ClusterFile:
-    """A cluster read from a file, and how many zero-GPU nodes were left out."""
+    """A cluster read from a file, and how many of its nodes have zero GPUs (kept: CPU-only nodes)."""
 
     cluster: Cluster
-    skipped: int
+    cpu_only: int
 
     def message(self) -> str:
         c = self.cluster
-        skipped = f"; skipped {self.skipped} node(s) with zero GPUs" if self.skipped else ""
-        return f"cluster from {c.source}: {len(c.nodes)} node(s), {c.num_gpus} GPU(s){skipped}"
+        cpu_only = f" ({self.cpu_only} of them without GPUs)" if self.cpu_only else ""
+        return f"cluster from {c.source}: {len(c.nodes)} node(s){cpu_only}, {c.num_gpus} GPU(s)"
 
 
 def is_file_spec(spec: str) -> bool:
@@ -59,7 +60,7 @@ def read(path: str | Path) -> Cluster:
 
 
 def load(path: str | Path) -> ClusterFile:
-    """Read a cluster file; ``ClusterFile.skipped`` counts the zero-GPU nodes left out."""
+    """Read a cluster file; ``ClusterFile.cpu_only`` counts its zero-GPU nodes."""
     text = str(path).strip()
     path = Path(text)
     try:
@@ -72,19 +73,16 @@ def load(path: str | Path) -> ClusterFile:
         raise GpusimError(f"{path}: cluster file is not UTF-8 text") from None
     rows = _toml_rows(path, content) if path.suffix.lower() == ".toml" else _csv_rows(path, content)
     nodes: list[NodeSpec] = []
-    skipped = 0
     for where, row in rows:
         try:
             spec, count = _node(row)
         except (ValueError, TypeError) as err:
             raise GpusimError(f"{where}: {err}") from None
-        if spec is None:
-            skipped += count
-        else:
-            nodes.extend([spec] * count)
-    if not nodes:
-        raise GpusimError(f"{path}: no node with GPUs" + (f" ({skipped} with zero GPUs)" if skipped else ""))
-    return ClusterFile(Cluster(tuple(nodes), source=text), skipped)
+        nodes.extend([spec] * count)
+    cpu_only = sum(1 for n in nodes if n.num_gpus == 0)
+    if cpu_only == len(nodes):
+        raise GpusimError(f"{path}: no node with GPUs" + (f" ({cpu_only} with zero GPUs)" if cpu_only else ""))
+    return ClusterFile(Cluster(tuple(nodes), source=text), cpu_only)
 
 
 def _csv_rows(path: Path, content: str):
@@ -149,21 +147,20 @@ def _int(row: dict, key: str, default: int | None) -> int | None:
     return int(number)
 
 
-def _node(row: dict) -> tuple[NodeSpec | None, int]:
-    """One row as a node spec and its count; the spec is None for a node without GPUs."""
+def _node(row: dict) -> tuple[NodeSpec, int]:
+    """One row as a node spec and its count (a node without GPUs has no GPU memory)."""
     if "num_gpus" not in row:
         raise ValueError("num_gpus is missing")
     count = _int(row, "count", 1)
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     num_gpus = _int(row, "num_gpus", None)
-    if num_gpus == 0:
-        return None, count
     gpu_type = row.get("gpu_type") or "generic"
     if not isinstance(gpu_type, str) or not gpu_type.replace("|", "").strip() or "|" in gpu_type:
         raise ValueError(f"gpu_type must be one GPU type name, got {gpu_type!r}")
     name = row.get("name")
-    spec = NodeSpec(num_gpus, gpu_type.strip(), _int(row, "gpu_memory_mib", gpu_memory_mib(gpu_type)),
+    spec = NodeSpec(num_gpus, gpu_type.strip(),
+                    _int(row, "gpu_memory_mib", gpu_memory_mib(gpu_type)) if num_gpus else None,
                     _int(row, "cpu_milli", None), _int(row, "memory_mib", None),
                     None if name is None else str(name))
     return spec, count

@@ -62,17 +62,33 @@ def test_missing_file():
 
 def test_alibaba_node_list_read_as_is():
     loaded = load(SAMPLE)
-    assert loaded.skipped == 0
+    assert loaded.cpu_only == 0
     assert loaded.cluster.num_gpus == 6212 and len(loaded.cluster.nodes) == 1213
     v100 = [n for n in loaded.cluster.nodes if n.gpu_type == "V100M32"]
     assert v100 and all(n.gpu_memory_mib == 32768 and n.cpu_milli and n.memory_mib for n in v100)
 
 
 @pytest.mark.skipif(not FULL.exists(), reason="the full Alibaba 2023 node list is not here")
-def test_alibaba_all_nodes_count_cpu_only_nodes_as_skipped():
+def test_alibaba_all_nodes_keep_the_cpu_only_nodes():
+    """All 1,523 nodes are kept; the 310 without GPUs offer their CPU and memory (32 cores, 256 GiB
+    each in this list) and no GPU memory."""
     loaded = load(FULL)
-    assert (len(loaded.cluster.nodes), loaded.skipped, loaded.cluster.num_gpus) == (1213, 310, 6212)
-    assert "skipped 310 node(s) with zero GPUs" in loaded.message()
+    assert (len(loaded.cluster.nodes), loaded.cpu_only, loaded.cluster.num_gpus) == (1523, 310, 6212)
+    assert "1523 node(s) (310 of them without GPUs), 6212 GPU(s)" in loaded.message()
+    bare = [n for n in loaded.cluster.nodes if n.num_gpus == 0]
+    assert len(bare) == 310 and all(n.cpu_milli and n.memory_mib and n.gpu_memory_mib is None for n in bare)
+
+
+def test_zero_gpu_rows_are_kept_as_cpu_only_nodes(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("name,count,num_gpus,gpu_type,cpu_milli,memory_mib\ncpu,2,0,,64000,262144\ngpu,1,8,V100,96000,\n")
+    loaded = load(path)
+    assert [n.num_gpus for n in loaded.cluster.nodes] == [0, 0, 8] and loaded.cpu_only == 2
+    assert loaded.cluster.nodes[0] == NodeSpec(0, "generic", None, 64000, 262144, "cpu")
+    assert loaded.cluster.num_gpus == 8
+    toml = tmp_path / "c.toml"
+    toml.write_text('[[nodes]]\nnum_gpus = 0\ncpu_milli = 1000\n[[nodes]]\nnum_gpus = 1\n')
+    assert Cluster.parse(str(toml)).nodes[0].num_gpus == 0
 
 
 def test_catalog_memory_and_matching():

@@ -43,7 +43,10 @@ def real(name: str) -> Path:
 def test_reads_the_fixture_fields():
     """Each kept pod maps to the canonical fields: times rebased, duration = deletion - scheduled."""
     jobs = {j.job_id: j for j in alibaba.read(PODS).jobs}
-    assert sorted(jobs) == ["pod-a", "pod-b", "pod-c", "pod-d"]
+    assert sorted(jobs) == ["pod-a", "pod-b", "pod-c", "pod-cpu", "pod-d"]
+    cpu = jobs["pod-cpu"]  # a CPU-only pod: kept, with no GPU share, for the resource model
+    assert (cpu.submit_time, cpu.duration, cpu.num_gpus, cpu.gpu_milli, cpu.cpu_milli, cpu.memory_mib) == (
+        50, 4850, 0, None, 4000, 8192)
     a, b, c, d = jobs["pod-a"], jobs["pod-b"], jobs["pod-c"], jobs["pod-d"]
     assert (a.submit_time, a.duration, a.num_gpus) == (0, 1000, 1)
     assert (a.gpu_milli, a.cpu_milli, a.memory_mib) == (1000, 12000, 16384)
@@ -54,23 +57,24 @@ def test_reads_the_fixture_fields():
 
 
 def test_counts_excluded_pods_by_rule():
-    """Zero-GPU and never-scheduled pods are left out and counted, not skipped as errors."""
+    """Never-scheduled pods are left out and counted, not skipped as errors; CPU-only pods are kept."""
     trace = alibaba.read(PODS)
-    assert trace.excluded == {"with zero GPUs": 1, "never scheduled (no scheduled_time)": 1}
+    assert trace.excluded == {"never scheduled (no scheduled_time)": 1}
+    assert any("1 of 5 pod(s) are CPU-only" in note and "--resources" in note for note in trace.notes)
     assert trace.skipped == {}
 
 
 def test_marks_pods_deleted_at_the_trace_end_censored():
     """Pods deleted at the file's last deletion time are kept as censored, and a note counts them."""
     trace = alibaba.read(PODS)
-    assert [j.job_id for j in trace.jobs if j.censored] == ["pod-c"]
-    assert any("1 pod(s) still running" in note and "5000" in note for note in trace.notes)
+    assert [j.job_id for j in trace.jobs if j.censored] == ["pod-cpu", "pod-c"]
+    assert any("2 pod(s) still running" in note and "5000" in note for note in trace.notes)
 
 
 def test_censoring_uses_the_last_deletion_over_the_whole_file(tmp_path):
     """A left-out pod deleted later still defines the trace's end, so no kept pod is censored."""
     path = write(tmp_path, ["p1,1000,1024,1,1000,,LS,Running,0,500,0",
-                            "cpu,1000,1024,0,0,,LS,Running,0,900,0"])
+                            "never,1000,1024,1,1000,,LS,Pending,0,900,"])
     trace = alibaba.read(path)
     assert not any(j.censored for j in trace.jobs)
     assert not any("still running" in note for note in trace.notes)
@@ -79,7 +83,7 @@ def test_censoring_uses_the_last_deletion_over_the_whole_file(tmp_path):
 def test_notes_fractional_gpus_and_qos():
     """A note counts the kept pods with gpu_milli < 1000; another says qos is not kept."""
     notes = alibaba.read(PODS).notes
-    assert any("1 of 4 pod(s) ask for a share of one GPU" in note for note in notes)
+    assert any("1 of 5 pod(s) ask for a share of one GPU" in note for note in notes)
     assert any("qos not kept" in note for note in notes)
 
 
@@ -104,15 +108,15 @@ def test_a_bad_node_list_beside_the_pods_becomes_a_note(tmp_path):
     path = Path(shutil.copy(PODS, tmp_path / PODS.name))
     (tmp_path / "openb_node_list_gpu_node.csv").write_text("sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,two,T4\n")
     trace = alibaba.read(path)
-    assert trace.cluster is None and len(trace.jobs) == 4
+    assert trace.cluster is None and len(trace.jobs) == 5
     assert any("openb_node_list_gpu_node.csv:2: gpu is not an integer" in note for note in trace.notes)
 
 
 def test_time_window_and_vcs_options():
     """ReadOptions.start/end select by submit time; the trace has no VCs, so asking for one is an error saying so."""
     trace = alibaba.read(PODS, ReadOptions(start=150, end=350))
-    assert [j.job_id for j in trace.jobs] == ["pod-b", "pod-c"]
-    assert trace.excluded["outside the time window"] == 2
+    assert [j.job_id for j in trace.jobs] == ["pod-b", "pod-c"]  # pod-cpu is created at 150, before the window
+    assert trace.excluded["outside the time window"] == 3
     with pytest.raises(GpusimError, match="name no virtual cluster"):
         alibaba.read(PODS, ReadOptions(vcs=("vc1",)))
 
@@ -126,11 +130,13 @@ def test_read_nodes_groups_consecutive_equal_nodes():
 
 
 def test_read_node_list_skips_and_counts_zero_gpu_nodes():
-    """all_node lists CPU-only nodes: they are left out of the spec and counted in the message."""
+    """all_node lists CPU-only nodes: a spec string cannot hold them, so they are left out of it and
+    counted in the message, which says how to use them (the list as a cluster file)."""
     nodes = alibaba.read_node_list(DATA / "openb_node_list_all_node.csv")
     assert nodes.spec == "2x2:P100,1x8:V100M32"
     assert (nodes.nodes, nodes.num_gpus, nodes.skipped) == (3, 12, 3)
-    assert "skipped 3 node(s) with zero GPUs" in nodes.message()
+    assert "3 node(s) without GPUs left out of the spec (give --cluster" in nodes.message()
+    assert Cluster.parse(str(DATA / "openb_node_list_all_node.csv")).nodes[0].num_gpus == 0
 
 
 @pytest.mark.parametrize("row, problem", [
@@ -216,7 +222,7 @@ def test_non_utf8_bytes_name_the_row(tmp_path):
     ("", "empty file"),
     ("name,num_gpu,creation_time\np1,1,0\n", r":1: missing column\(s\) gpu_milli, deletion_time, scheduled_time"),
     (HEADER + "\n", "no jobs"),
-    (HEADER + "\ncpu,1000,1024,0,0,,LS,Running,0,500,0\n", r"no jobs \(.*1 with zero GPUs"),
+    (HEADER + "\ncpu,1000,1024,0,0,,LS,Pending,0,500,\n", r"no jobs \(.*1 never scheduled"),
     (HEADER + '\np1,1000,1024,1,1000,"unclosed,LS,Running,0,500,0\n', "wrong number of fields|not valid CSV"),
 ])
 def test_file_level_problems_are_clean_errors(tmp_path, text, message):
@@ -273,35 +279,42 @@ def pod_rows() -> list[dict[str, str]]:
 
 
 def test_real_pod_list_counts_match_stats(pod_rows):
-    """8,152 rows; 1,088 zero-GPU pods and the never-scheduled GPU pods left out; 6,203 kept (STATS.md)."""
+    """8,152 rows; the never-scheduled pods left out; 6,203 GPU pods (STATS.md) and the scheduled
+    ones of the 1,088 CPU-only pods kept."""
     trace = alibaba.read(real("openb_pod_list_default.csv"))
     assert len(pod_rows) == 8152  # STATS.md: rows
-    pending_gpu = sum(r["pod_phase"] == "Pending" and r["num_gpu"] != "0" for r in pod_rows)
-    assert trace.excluded == {"with zero GPUs": 1088, "never scheduled (no scheduled_time)": pending_gpu}
+    pending = sum(r["pod_phase"] == "Pending" for r in pod_rows)
+    assert trace.excluded == {"never scheduled (no scheduled_time)": pending}
     assert trace.skipped == {}
     assert len(trace.jobs) + sum(trace.excluded.values()) == 8152
-    assert len(trace.jobs) == 6203  # STATS.md: "duration for GPU pods only: n=6203"
+    gpu_pods = [j for j in trace.jobs if j.num_gpus]
+    assert len(gpu_pods) == 6203  # STATS.md: "duration for GPU pods only: n=6203"
+    assert len(trace.jobs) - 6203 == sum(r["num_gpu"] == "0" and bool(r["scheduled_time"]) for r in pod_rows)
+    assert sum(r["num_gpu"] == "0" for r in pod_rows) == 1088
     assert Counter(j.status for j in trace.jobs)["Failed"] == sum(
-        r["pod_phase"] == "Failed" and r["num_gpu"] != "0" for r in pod_rows)
+        r["pod_phase"] == "Failed" and r["scheduled_time"] != "" for r in pod_rows)
 
 
 def test_real_pod_durations_match_stats(pod_rows):
     """The kept pods' durations have STATS.md's GPU-pod median (655 s), min (4 s) and max (12,537,496 s)."""
-    durations = [j.duration for j in alibaba.read(real("openb_pod_list_default.csv")).jobs]
+    durations = [j.duration for j in alibaba.read(real("openb_pod_list_default.csv")).jobs if j.num_gpus]
     assert statistics.median(durations) == 655
     assert (min(durations), max(durations)) == (4, 12537496)
 
 
 def test_real_censoring_and_sharing_counts(pod_rows):
-    """Censored and GPU-sharing counts equal a direct count over the CSV's GPU pods."""
+    """Censored, GPU-sharing and CPU-only counts equal a direct count over the CSV's scheduled pods."""
     trace = alibaba.read(real("openb_pod_list_default.csv"))
     end = max(int(r["deletion_time"]) for r in pod_rows)
     assert end == 12902960  # STATS.md: deletion_time max
-    placed = [r for r in pod_rows if r["num_gpu"] != "0" and r["scheduled_time"]]
+    placed = [r for r in pod_rows if r["scheduled_time"]]
     assert sum(j.censored for j in trace.jobs) == sum(int(r["deletion_time"]) == end for r in placed)
-    shared = sum(int(r["gpu_milli"]) < 1000 for r in placed)
-    assert sum(j.gpu_milli < 1000 for j in trace.jobs) == shared
-    assert any(f"{shared} of 6203 pod(s) ask for a share" in note for note in trace.notes)
+    shared = sum(0 < int(r["gpu_milli"]) < 1000 for r in placed if r["num_gpu"] != "0")
+    assert sum(j.gpu_milli is not None and j.gpu_milli < 1000 for j in trace.jobs) == shared
+    assert any(f"{shared} of {len(placed)} pod(s) ask for a share" in note for note in trace.notes)
+    cpu_only = sum(r["num_gpu"] == "0" for r in placed)
+    assert cpu_only == 1052 and sum(j.num_gpus == 0 for j in trace.jobs) == cpu_only
+    assert all(j.gpu_milli is None for j in trace.jobs if j.num_gpus == 0)
     assert Cluster.parse(trace.cluster).num_gpus == 6212
 
 

@@ -8,12 +8,18 @@ scheduled_time`` (the pod's lifetime once placed), ``num_gpus = num_gpu``; ``gpu
 kept. ``qos`` is not kept: its classes (LS, BE, Burstable, Guaranteed) mix two vocabularies and
 have no honest order as a numeric priority.
 
-Left out by rule and counted: pods with zero GPUs (CPU-only pods), and pods never scheduled (no
-``scheduled_time``; these are the Pending pods). Pods deleted at the file's last deletion time were
-still running when the trace ended: they are kept with ``censored=True``. See docs/formats/alibaba2023.md.
+Pods with zero GPUs (CPU-only pods) are kept as jobs of ``num_gpus`` 0 (``gpu_milli`` None) with
+their CPU and memory: they run only under the resource model, and a run without it (``gpusim run``
+without ``--resources``, ``sim.experiment``) skips them and says how many. Left out by rule and
+counted: pods never scheduled (no ``scheduled_time``; these are the Pending pods). Pods deleted at
+the file's last deletion time were still running when the trace ended: they are kept with
+``censored=True``. See docs/formats/alibaba2023.md.
 
 The node list (``openb_node_list_gpu_node.csv`` or ``..._all_node.csv``: ``sn,cpu_milli,memory_mib,
 gpu,model``) becomes a cluster spec for ``Cluster.parse``; ``read`` uses the one beside the pod list.
+A spec string holds GPU nodes only, without CPU or memory, so the nodes without GPUs are counted and
+left out of it: give the node list itself as the cluster (``--cluster openb_node_list_all_node.csv``,
+a cluster file, ``sim.cluster_file``) to use them and the nodes' CPU and memory.
 """
 
 from __future__ import annotations
@@ -109,8 +115,7 @@ def read(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
                 fields, scheduled, deleted = _pod(_cells(header, row))
                 last = max(last, deleted)
                 if fields["num_gpus"] == 0:
-                    rows.exclude("with zero GPUs")
-                    continue
+                    fields["gpu_milli"] = None  # a CPU-only pod: no GPU share
                 if scheduled is None:
                     rows.exclude("never scheduled (no scheduled_time)")
                     continue
@@ -153,7 +158,11 @@ def _job_notes(trace: Trace, last: float) -> list[str]:
     shared = sum(job.gpu_milli is not None and job.gpu_milli < 1000 for job in trace.jobs)
     if shared:
         notes.append(f"{trace.source}: {shared} of {len(trace.jobs)} pod(s) ask for a share of one GPU "
-                     f"(gpu_milli < 1000); the engine still gives each a whole GPU")
+                     f"(gpu_milli < 1000); only the resource model (--resources) gives them shares")
+    cpu_only = sum(job.num_gpus == 0 for job in trace.jobs)
+    if cpu_only:
+        notes.append(f"{trace.source}: {cpu_only} of {len(trace.jobs)} pod(s) are CPU-only (zero GPUs): they run "
+                     f"only under the resource model (--resources), else they are skipped and counted")
     return notes
 
 
@@ -168,10 +177,11 @@ class NodeList:
     spec: str  # consecutive equal (GPUs, model) nodes grouped: "NxG:MODEL,..."
     nodes: int  # nodes with GPUs (in the spec)
     num_gpus: int
-    skipped: int  # nodes with zero GPUs, left out of the spec
+    skipped: int  # nodes with zero GPUs, left out of the spec (a cluster file of the list keeps them)
 
     def message(self) -> str:
-        skipped = f"; skipped {self.skipped} node(s) with zero GPUs" if self.skipped else ""
+        skipped = (f"; {self.skipped} node(s) without GPUs left out of the spec (give --cluster {self.source} "
+                   "with --resources to use them)") if self.skipped else ""
         return f"cluster from {self.source}: {self.nodes} node(s), {self.num_gpus} GPU(s){skipped}"
 
 
