@@ -220,7 +220,7 @@ VALID = {
                   "user": WORD, "vc": WORD, "priority": SMALL, "deadline": AMOUNT, "estimate": AMOUNT,
                   "status": WORD, "gpu_type": WORD, "gpu_milli": AMOUNT, "cpu_milli": SMALL, "memory_mib": SMALL,
                   "censored": st.sampled_from(["true", "false", "1", "0", ""]), "batch_size": SMALL,
-                  "iterations": AMOUNT},
+                  "iterations": AMOUNT, "min_gpus": st.just("") | SMALL, "max_gpus": st.just("") | SMALL},
     "philly": {"timestamp": DATE, "duration": AMOUNT, "num_gpus": SMALL, "gpu_time": AMOUNT, "cluster": WORD},
     "alibaba2023": {"name": NAME, "cpu_milli": SMALL, "memory_mib": SMALL, "num_gpu": SMALL,
                     "gpu_milli": st.sampled_from(["1000", "1000", "500", "250"]), "gpu_spec": WORD, "qos": WORD,
