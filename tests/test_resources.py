@@ -214,3 +214,19 @@ def test_run_config_with_cluster_file_and_resources(tmp_path):
     assert shared
     with pytest.raises(GpusimError, match="unknown GPU sharing placement 'tightest'"):
         RunConfig(sharing="tightest")
+
+
+def test_a_canonical_trace_gives_gpu_memory_per_gpu(tmp_path):
+    """The canonical column gpu_memory_mib is read into the job and enforced: a 40,000 MiB job
+    never lands on a 16 GB T4, here even when the T4s are the only free GPUs at first."""
+    from traces.formats import read
+
+    path = tmp_path / "jobs.csv"
+    path.write_text("job_id,submit_time,num_gpus,duration,gpu_memory_mib\nx,0,2,10,\na,0,1,10,40000\n")
+    jobs = read(path).jobs
+    assert [j.gpu_memory_mib for j in jobs] == [None, 40000]
+    cluster = Cluster((NodeSpec(2, "A100", 81920), NodeSpec(2, "T4", 16384)))
+    result = simulate(jobs, cluster, policies.make("fifo"), resources=True)
+    starts = {e.job_id: (e.time, e.gpus) for e in result.events if e.kind == "start"}
+    assert starts["x"][1] == (0, 1)  # x takes the A100s first (best fit, lowest index)
+    assert starts["a"] == (10.0, (0,))  # a waits for an A100 rather than take a free T4

@@ -1,7 +1,8 @@
 """The canonical CSV: ``job_id,submit_time,num_gpus,duration`` plus any of the optional columns of
 ``traces.table.COLUMNS`` (``model,user,vc,priority,deadline,estimate,status,gpu_type,gpu_milli,
-cpu_milli,memory_mib,censored,batch_size,iterations,min_gpus,max_gpus``); ``deadline`` is on the
-same clock as ``submit_time``; ``min_gpus``/``max_gpus`` make a job elastic (``sim.model.Job``).
+cpu_milli,memory_mib,censored,batch_size,iterations,min_gpus,max_gpus,gpu_memory_mib``);
+``deadline`` is on the same clock as ``submit_time``; ``min_gpus``/``max_gpus`` make a job elastic;
+``gpu_memory_mib`` is the GPU memory it needs on each GPU (``sim.model.Job``).
 ``duration`` may be empty in a row that gives ``model``, ``batch_size`` and ``iterations``: a
 calibration profile then supplies it.
 
@@ -21,10 +22,11 @@ REQUIRED = COLUMNS[:4]
 OPTIONAL = COLUMNS[4:]
 _OTHER_FORMATS = {"num_gpu", "gpu_num", "model_name", "timestamp", "creation_time"}
 _TEXT = ("model", "user", "vc", "status", "gpu_type")
-_INTS = ("priority", "gpu_milli", "cpu_milli", "memory_mib", "batch_size", "min_gpus", "max_gpus")
+_INTS = ("priority", "gpu_milli", "cpu_milli", "memory_mib", "batch_size", "min_gpus", "max_gpus",
+         "gpu_memory_mib")
 _LIMITS = {"batch_size": {"minimum": 1}, "iterations": {"positive": True}, "gpu_milli": {"minimum": 0},
            "cpu_milli": {"minimum": 0}, "memory_mib": {"minimum": 0}, "min_gpus": {"minimum": 1},
-           "max_gpus": {"minimum": 1}}
+           "max_gpus": {"minimum": 1}, "gpu_memory_mib": {"minimum": 0}}
 
 
 def sniff(head: str) -> bool:
@@ -176,7 +178,8 @@ def write_parquet(jobs, path: str | Path) -> None:
     types = {"job_id": pa.string(), "submit_time": pa.float64(), "num_gpus": pa.int64(), "duration": pa.float64(),
              "priority": pa.int64(), "deadline": pa.float64(), "estimate": pa.float64(), "gpu_milli": pa.int64(),
              "cpu_milli": pa.int64(), "memory_mib": pa.int64(), "censored": pa.bool_(), "batch_size": pa.int64(),
-             "iterations": pa.float64(), "min_gpus": pa.int64(), "max_gpus": pa.int64()}
+             "iterations": pa.float64(), "min_gpus": pa.int64(), "max_gpus": pa.int64(),
+             "gpu_memory_mib": pa.int64()}
     columns = {c: pa.array([getattr(j, c) for j in jobs], type=types.get(c, pa.string())) for c in COLUMNS}
     pq.write_table(pa.table(columns), str(path))
 

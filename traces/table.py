@@ -22,7 +22,7 @@ from sim.model import Job
 
 COLUMNS = ("job_id", "submit_time", "num_gpus", "duration", "model", "user", "vc", "priority", "deadline",
            "estimate", "status", "gpu_type", "gpu_milli", "cpu_milli", "memory_mib", "censored", "batch_size",
-           "iterations", "min_gpus", "max_gpus")
+           "iterations", "min_gpus", "max_gpus", "gpu_memory_mib")
 ON_ERROR = ("stop", "skip")
 
 
