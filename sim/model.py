@@ -174,9 +174,12 @@ class Cluster:
             return f"{spec} ({self.num_gpus} GPUs)"
         by_type: dict[str, int] = {}
         for node in self.nodes:
-            by_type[node.gpu_type] = by_type.get(node.gpu_type, 0) + node.num_gpus
+            if node.num_gpus:
+                by_type[node.gpu_type] = by_type.get(node.gpu_type, 0) + node.num_gpus
         kinds = ", ".join(f"{t} {n}" for t, n in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0])))
-        return f"{len(self.nodes)} nodes, {self.num_gpus} GPUs ({kinds})"
+        cpu_only = sum(1 for node in self.nodes if not node.num_gpus)
+        bare = f", {cpu_only} without GPUs" if cpu_only else ""
+        return f"{len(self.nodes)} nodes{bare}, {self.num_gpus} GPUs ({kinds})"
 
     def __str__(self) -> str:
         if self.source is not None:

@@ -97,3 +97,10 @@ def test_catalog_memory_and_matching():
     assert lookup("Tesla K80").memory_mib == 12288
     assert matches("V100", "V100M32") and matches("V100M16|V100M32", "V100M32")
     assert not matches("V100M16", "V100M32") and not matches("T4", "V100")
+
+
+def test_a_long_summary_counts_cpu_only_nodes_apart_from_gpu_types():
+    from sim.model import Cluster, NodeSpec
+
+    nodes = (NodeSpec(8, "V100"), NodeSpec(4, "T4")) * 10 + (NodeSpec(0, "generic", None, 64000, 256000),) * 2
+    assert Cluster(nodes).summary() == "22 nodes, 2 without GPUs, 120 GPUs (V100 80, T4 40)"
