@@ -154,6 +154,9 @@ class _Engine:
         self.due_boots: list[int] = []
         if faults is not None and autoscale is not None:
             raise GpusimError("node failures and an autoscaler cannot be combined yet")
+        if autoscale is not None and (any(n.num_gpus == 0 for n in cluster.nodes) or any(j.num_gpus == 0 for j in jobs)):
+            raise GpusimError("an autoscaler cannot run with CPU-only jobs or nodes yet (it turns nodes on and off "
+                              "by their GPUs)")
         if faults is not None:
             self._setup_faults(seed)
         if autoscale is not None:

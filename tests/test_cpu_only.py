@@ -359,3 +359,16 @@ def test_api_run_config_drops_and_counts_cpu_only_jobs_without_resources(tmp_pat
         load_jobs(RunConfig(trace=str(trace), cluster="1x2"))
     config, jobs, notes = load_jobs(RunConfig(trace=str(trace), cluster="1x2", resources=True))
     assert [j.num_gpus for j in jobs] == [0, 0]
+
+
+def test_simulate_refuses_an_autoscaler_with_cpu_only_jobs_or_nodes():
+    """The autoscaler turns nodes on and off by their GPUs, so it would strand pods: refused by
+    simulate itself, not only by gpusim run."""
+    from sim.autoscale import from_settings
+
+    scale = from_settings({"min_nodes": 1})
+    pod = [Job("p", 0.0, 0, 5.0, cpu_milli=10), Job("g", 0.0, 1, 5.0)]
+    with pytest.raises(GpusimError, match="autoscaler cannot run with CPU-only jobs or nodes"):
+        simulate(pod, Cluster.parse("2x2"), policies.make("fifo"), resources=True, autoscale=scale)
+    with pytest.raises(GpusimError, match="autoscaler cannot run with CPU-only jobs or nodes"):
+        simulate(pod[1:], cluster_2gpu_and_cpu_node(), policies.make("fifo"), resources=True, autoscale=scale)
