@@ -26,10 +26,7 @@ from sim.placement import STRATEGIES
 from sim.resources import SHARING, ResourcePlanner, planner_for
 
 ROOT = Path(__file__).resolve().parent.parent
-# "elastic" (policies/elastic.py) does not start a CPU-only job while every GPU is busy (it walks
-# the queue by GPUs), and elastic jobs are refused under the resource model anyway: left out here
-# until it does.
-POLICIES = sorted(set(policies.available()) - {"elastic"})
+POLICIES = sorted(policies.available())
 
 
 def cluster_2gpu_and_cpu_node() -> Cluster:
@@ -102,7 +99,7 @@ def test_without_gpu_room_a_pod_still_starts_under_every_policy():
     for name in POLICIES:
         result = simulate(jobs, cluster_2gpu_and_cpu_node(), policies.make(name), resources=True)
         starts = {e.job_id: e.time for e in result.events if e.kind == "start"}
-        if name not in ("fifo",):  # strict FIFO keeps arrival order: the pod waits behind "wait"
+        if name not in ("fifo", "elastic"):  # strict arrival order: the pod waits behind "wait"
             assert starts["pod"] == 2.0, name
         assert check(result) == [], explain(check(result))
 
