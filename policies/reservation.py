@@ -80,7 +80,7 @@ class PriorityReserve:
         order = sorted(view.pending, key=lambda j: (-j.priority, j.index))
 
         def start(job, gpus) -> None:
-            planner.take(gpus)
+            planner.take_job(gpus, job)
             decisions.append(Start(job.job_id, gpus))
             started.add(job.job_id)
             used[job.priority] = used.get(job.priority, 0) + job.num_gpus
@@ -89,13 +89,13 @@ class PriorityReserve:
             c = job.priority
             if c not in self._table or used.get(c, 0) + job.num_gpus > self._table[c]:
                 continue
-            gpus = planner.place(job.num_gpus) if job.num_gpus <= planner.free_total else None
+            gpus = _place(planner, job)
             if gpus is None and self.reclaim:
                 planner, gpus = self._reclaim(job, planner, running, used, shared, decisions)
             if gpus is not None:
                 start(job, gpus)
         for job in order:  # everyone else, on shared (and, borrowing, idle reserved) GPUs
-            if job.job_id in started or job.num_gpus > planner.free_total:
+            if job.job_id in started or (job.num_gpus > planner.free_total and not planner.shares(job)):
                 continue
             if not self.borrow:
                 used[job.priority] = used.get(job.priority, 0) + job.num_gpus
@@ -103,7 +103,7 @@ class PriorityReserve:
                 used[job.priority] -= job.num_gpus
                 if over:
                     continue
-            gpus = planner.place(job.num_gpus)
+            gpus = planner.place_job(job)
             if gpus is not None:
                 start(job, gpus)
         return decisions
@@ -119,10 +119,10 @@ class PriorityReserve:
                 break
             if trial_used[c] <= self._table.get(c, 0):
                 continue  # within its own reservation: not a borrower
-            trial.release(victim.gpus)
+            trial.release_job(victim.gpus, victim)
             trial_used[c] -= victim.num_gpus
             victims.append(victim)
-            gpus = trial.place(job.num_gpus) if job.num_gpus <= trial.free_total else None
+            gpus = _place(trial, job)
             if gpus is not None:
                 for v in victims:
                     running.remove(v)
@@ -131,3 +131,9 @@ class PriorityReserve:
                 used.update(trial_used)
                 return trial, gpus
         return planner, None
+
+
+def _place(planner, job):
+    """The GPUs the run's placement would give ``job`` now (its own demands under the resource
+    model), or None."""
+    return planner.place_job(job) if job.num_gpus <= planner.free_total or planner.shares(job) else None

@@ -161,6 +161,12 @@ class Planner:
         return gpus
 
     # the job-aware calls policies use (sim.placement.Planner): by count alone here
+    def place_job(self, job) -> tuple[int, ...] | None:
+        return self.place(job.num_gpus)
+
+    def take_job(self, gpus, job) -> None:
+        self.take(gpus)
+
     def claim_job(self, job) -> tuple[int, ...] | None:
         return self.claim(job.num_gpus)
 

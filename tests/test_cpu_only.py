@@ -212,10 +212,7 @@ def pod_nodes_of(result) -> dict[str, list[int]]:
     return out
 
 
-# priority-reserve places by GPU count (planner.place), so under the resource model it can pick a
-# node without the CPU a GPU job asks for and the engine refuses the Start: a limitation of that
-# policy with CPU demands, with or without CPU-only jobs (tests/test_resources.py leaves it out too).
-JOB_AWARE = [p for p in POLICIES if p != "priority-reserve"]
+JOB_AWARE = POLICIES  # every policy places by the job's own demands under the resource model
 
 
 @settings(max_examples=80, deadline=None)

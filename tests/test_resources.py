@@ -20,7 +20,8 @@ from sim.placement import STRATEGIES
 from sim.resources import SHARING, ResourcePlanner
 
 TYPES = ("V100M16", "V100M32", "T4", "G2")
-POLICIES = ("fifo", "sjf", "fifo-backfill", "srtf", "tiresias", "random", "fair-share", "edf")
+POLICIES = ("fifo", "sjf", "fifo-backfill", "srtf", "tiresias", "random", "fair-share", "edf", "priority-reserve",
+            "elastic")
 
 
 @st.composite
