@@ -31,8 +31,14 @@ CONFIG_KEYS = ("policy", "trace", "cluster", "placement", "load", "calibration")
 DEFAULT_METRICS = ("avg_jct", "p95_jct", "avg_wait", "utilization", "avg_bounded_slowdown")
 TABLE_COLUMNS = (*CONFIG_KEYS, "metric", "n", "mean", "ci", "failed", "missing",
                  "baseline", "pairs", "unpaired", "diff", "diff_ci", "rel_diff_pct")
-_INTS = {"seed", "jobs", "unfinished", "preemptions"}
-_FLOATS = {"load"} | set(SUMMARY_KEYS) - _INTS
+#: Metric columns that count something, read as ints (``sim.metrics``: ``summary``, ``fault_summary``,
+#: ``autoscale_summary``, ``_resizes``); every other metric column is read as a float.
+COUNT_METRICS = frozenset({"jobs", "unfinished", "preemptions", "failures", "kills", "jobs_hit", "peak_nodes",
+                           "resizes"})
+#: Metrics that a run leaves out when they are zero (``sim.metrics._resizes``): an ok run without
+#: one had none, so it counts as 0, not as missing.
+ZERO_WHEN_ABSENT = frozenset({"resizes"})
+_INTS = {"seed"} | COUNT_METRICS  # deadline_jobs, a count too, has always been read as a float
 CONFIDENCE = 0.95
 
 
@@ -41,8 +47,11 @@ CONFIDENCE = 0.95
 
 def read_results(folder: str | Path) -> list[dict]:
     """The runs of a sweep folder's results.csv, typed: seed and counts int, load and metrics float,
-    empty cells None, other columns text. A missing or malformed file is a one-line GpusimError
-    naming file:line."""
+    empty cells None, other columns text. Every column after :data:`RUN_COLUMNS` and the summary
+    metrics is a metric only some runs have (``sim.sweep.result_columns``: faults, autoscaling,
+    shares, stragglers, resizes), read the same way: ints for :data:`COUNT_METRICS`, floats
+    otherwise. A missing or malformed file is a one-line GpusimError naming file:line (and the
+    column, for a bad cell)."""
     folder = Path(folder)
     path = folder if folder.name == "results.csv" and folder.is_file() else folder / "results.csv"
     if not folder.exists():
@@ -94,7 +103,7 @@ def _typed(raw: dict[str, str], where: str) -> dict:
         text = text.strip()
         if not text:
             row[key] = None
-        elif key in _INTS or key in _FLOATS:
+        elif key in ("seed", "load") or key not in RUN_COLUMNS:  # every other column is a metric
             try:
                 row[key] = _int(text) if key in _INTS else float(text)
             except ValueError:
@@ -144,8 +153,11 @@ def group(rows: Iterable[Mapping], by: Sequence[str] = CONFIG_KEYS) -> dict[tupl
 
 
 def _value(row: Mapping, metric: str) -> float | None:
-    """The metric of an ok run, or None when the run failed or the value is missing or not finite."""
+    """The metric of an ok run, or None when the run failed or the value is missing or not finite
+    (0 when missing for a metric of :data:`ZERO_WHEN_ABSENT`)."""
     x = row.get(metric)
+    if x is None and metric in ZERO_WHEN_ABSENT:
+        x = 0
     return float(x) if row.get("status") == "ok" and x is not None and math.isfinite(x) else None
 
 
@@ -153,10 +165,20 @@ def _by_seed(runs: Sequence[Mapping], metric: str) -> dict[int, float]:
     return {r["seed"]: v for r in runs if (v := _value(r, metric)) is not None}
 
 
+def metric_columns(rows: Sequence[Mapping]) -> list[str]:
+    """The metrics ``rows`` have: the summary metrics, then every other column but
+    :data:`RUN_COLUMNS` (the metrics only some runs have) in order of first appearance; the summary
+    metrics alone when there are no rows."""
+    if not rows:
+        return list(SUMMARY_KEYS)
+    present = dict.fromkeys(k for r in rows for k in r if k not in RUN_COLUMNS)
+    return [k for k in SUMMARY_KEYS if k in present] + [k for k in present if k not in SUMMARY_KEYS]
+
+
 def _check_metrics(rows: Sequence[Mapping], metrics: Sequence[str]) -> None:
     if not metrics:
         raise GpusimError("give at least one metric")
-    known = [k for k in SUMMARY_KEYS if not rows or k in rows[0]]
+    known = metric_columns(rows)
     for m in metrics:
         if m not in known:
             raise GpusimError(f"unknown metric {m!r}; choose from {', '.join(known)}")
@@ -177,6 +199,7 @@ def summarize(rows: Sequence[Mapping], metrics: Sequence[str] = DEFAULT_METRICS,
     """One record per metric and configuration (metric-major, configurations in order of first
     appearance), with the columns of :data:`TABLE_COLUMNS`:
 
+    ``metrics``: any of :func:`metric_columns` (the summary metrics and those only some runs have).
     ``n``, ``mean``, ``ci``: the ok runs with a finite value, their mean and 95 % half-width;
     ``failed``: failed runs of the configuration; ``missing``: ok runs without a value. With
     ``baseline`` (a policy label), every configuration is paired with the baseline's configuration
@@ -410,7 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "and paired comparisons against a baseline policy.")
     p.add_argument("dir", metavar="DIR", help="a sweep folder (with results.csv)")
     p.add_argument("--metrics", type=metric_list, default=list(DEFAULT_METRICS), metavar="M1,M2",
-                   help=f"metrics to summarize (default {','.join(DEFAULT_METRICS)}; any of {', '.join(SUMMARY_KEYS)})")
+                   help=f"metrics to summarize (default {','.join(DEFAULT_METRICS)}; any of {', '.join(SUMMARY_KEYS)}, "
+                   "or another metric column of results.csv, such as goodput in a sweep with faults)")
     p.add_argument("--baseline", metavar="POLICY", help="compare every policy with this one on the same seeds")
     p.add_argument("--format", choices=tuple(RENDERERS), default="text", help="output format (default text)")
     p.add_argument("--out", metavar="FILE", help="write the table to FILE instead of printing it")

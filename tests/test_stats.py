@@ -317,3 +317,182 @@ def test_main_prints_and_writes(tmp_path, capsys):
     command_error([folder, "--out", target], "exists; use --force")
     assert stats.main([str(folder), "--format", "csv", "--out", str(target), "--force"]) == 0
     assert target.read_text().startswith("policy,trace,")
+
+
+def test_main_output_is_pinned(tmp_path, capsys):
+    """The text table of a sweep with only the summary metrics, byte for byte (the output before
+    summarize learned the metrics only some runs have)."""
+    folder = write_sweep(tmp_path / "s", [
+        run("b0", "fifo", 0, avg_jct=1012.5, utilization=0.61), run("b1", "fifo", 1, avg_jct=1500.0, utilization=0.64),
+        run("b2", "fifo", 2, avg_jct=1100.0, utilization=0.58), run("p0", "sjf", 0, avg_jct=800.0, utilization=0.61),
+        run("p1", "sjf", 1, status="failed", error="boom"), run("p2", "sjf", 2, avg_jct=900.0, utilization=0.59),
+        run("p3", "sjf", 3, avg_jct=950.0, utilization=float("nan"))])
+    assert stats.main([str(folder), "--baseline", "fifo", "--metrics", "avg_jct,utilization"]) == 0
+    out, err = capsys.readouterr()
+    assert out == (
+        "trace t.csv, cluster 8x8, placement consolidated, load 0.5\n"
+        "policy  metric       mean ± 95% CI  n  failed  missing  diff vs fifo ± 95% CI  diff %  pairs  unpaired\n"
+        "fifo    avg_jct        1,204 ± 646  3       0        0             (baseline)\n"
+        "sjf     avg_jct          883 ± 190  3       1        0              -206 ± 79  -19.5%      2         2\n"
+        "fifo    utilization  0.610 ± 0.075  3       0        0             (baseline)\n"
+        "sjf     utilization    0.60 ± 0.13  2       1        1          0.005 ± 0.064   +0.8%      2         1\n")
+    assert err == ("gpusim: note: 1 of 7 runs failed and are left out (first: p1: boom)\n"
+                   "gpusim: note: up to 1 ok run(s) per metric have no finite value (e.g. no job finished) and are "
+                   "left out\n"
+                   "gpusim: note: up to 2 run(s) per metric have no partner with the same seed on the other side of a "
+                   "comparison and are left out of it\n")
+
+
+# --- metrics only some runs have (faults, autoscaling, shares, resizes) --------------------------
+
+EXTRAS = ("goodput", "resizes", "gpu_share_utilization")
+
+
+def write_extras(folder: Path, rows: list[dict], extras=EXTRAS) -> Path:
+    """A fake sweep folder whose results.csv has ``extras`` after the summary metrics, as
+    ``gpusim sweep`` writes them (empty where a run lacks one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "results.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=[*RUN_COLUMNS, *SUMMARY_KEYS, *extras], restval="", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return folder
+
+
+# fifo never resizes (its resizes cells are empty, as gpusim sweep writes a run without any);
+# one fifo run lacks gpu_share_utilization and one elastic run has NaN there.
+FIFO = ((0.9, "", 0.5), (0.8, "", ""), (0.95, "", 0.7))
+ELASTIC = ((0.92, 3, 0.6), (0.85, "", 0.65), (0.97, 5, "nan"))
+
+
+@pytest.fixture
+def extra_rows(tmp_path):
+    rows = [{**run(f"{p[0]}{s}", p, s, avg_jct=1), **dict(zip(EXTRAS, map(str, values)))}
+            for p, runs in (("fifo", FIFO), ("elastic", ELASTIC)) for s, values in enumerate(runs)]
+    return read_results(write_extras(tmp_path / "sweep", rows))
+
+
+def test_read_results_types_extra_metrics(extra_rows, tmp_path):
+    """Metric columns beyond the summary's are numbers: counts (resizes, the fault and autoscale
+    counts) ints, others floats; empty cells None."""
+    fifo0, fifo1, _, elastic0, elastic1, elastic2 = extra_rows
+    assert fifo0["goodput"] == 0.9 and isinstance(fifo0["goodput"], float)
+    assert elastic0["resizes"] == 3 and isinstance(elastic0["resizes"], int)
+    assert fifo0["resizes"] is None and fifo1["gpu_share_utilization"] is None and elastic1["resizes"] is None
+    assert math.isnan(elastic2["gpu_share_utilization"])
+    counts = ("failures", "kills", "jobs_hit", "peak_nodes")
+    (r,) = read_results(write_extras(tmp_path / "counts", [
+        {**run("a", "fifo", 0), "failures": "2", "kills": "4.0", "jobs_hit": "3", "peak_nodes": "5", "cost": "7",
+         "brand_new": "1"}], extras=(*counts, "cost", "brand_new")))
+    assert [r[k] for k in counts] == [2, 4, 3, 5] and all(type(r[k]) is int for k in counts)
+    assert type(r["cost"]) is float and type(r["brand_new"]) is float
+
+
+def test_summarize_extra_metrics_by_hand(extra_rows):
+    """goodput: fifo 0.9, 0.8, 0.95 (mean 0.8833, scipy's t interval); elastic − fifo per seed
+    0.02, 0.05, 0.02: mean 0.03, s = sqrt(0.0003), half-width t(0.975, 2) * s / sqrt(3)."""
+    table = summarize(extra_rows, ["goodput"], baseline="fifo")
+    fifo, elastic = record(table, "fifo", "goodput"), record(table, "elastic", "goodput")
+    lo, hi = sps.t.interval(0.95, 2, loc=(0.9 + 0.8 + 0.95) / 3, scale=sps.sem([0.9, 0.8, 0.95]))
+    assert (fifo["n"], fifo["missing"]) == (3, 0)
+    assert (fifo["mean"] - fifo["ci"], fifo["mean"] + fifo["ci"]) == pytest.approx((lo, hi), rel=1e-12)
+    assert elastic["mean"] == pytest.approx((0.92 + 0.85 + 0.97) / 3, rel=1e-15)
+    assert (elastic["pairs"], elastic["unpaired"]) == (3, 0)
+    assert elastic["diff"] == pytest.approx(0.03, rel=1e-12)
+    assert elastic["diff_ci"] == pytest.approx(T975[2] * math.sqrt(0.0003) / math.sqrt(3), abs=1e-5)
+    assert elastic["rel_diff_pct"] == pytest.approx(100 * 0.03 / (2.65 / 3), rel=1e-12)
+
+
+def test_runs_without_a_metric_count_as_missing(extra_rows):
+    """gpu_share_utilization: fifo has 0.5 and 0.7 (one run without it), elastic 0.6 and 0.65 (one
+    NaN); each side 2 values and 1 missing; only seed 0 has a value on both sides (diff 0.1, no
+    interval from one pair), seeds 1 and 2 are unpaired."""
+    table = summarize(extra_rows, ["gpu_share_utilization"], baseline="fifo")
+    fifo, elastic = record(table, "fifo", "gpu_share_utilization"), record(table, "elastic", "gpu_share_utilization")
+    assert (fifo["n"], fifo["missing"], fifo["mean"]) == (2, 1, pytest.approx(0.6))
+    assert fifo["ci"] == pytest.approx(sps.t.ppf(0.975, 1) * 0.1, rel=1e-12)  # s = 0.1 * sqrt(2)
+    assert (elastic["n"], elastic["missing"], elastic["mean"]) == (2, 1, pytest.approx(0.625))
+    assert (elastic["pairs"], elastic["unpaired"]) == (1, 2)
+    assert elastic["diff"] == pytest.approx(0.1) and math.isnan(elastic["diff_ci"])
+
+
+def test_resizes_absent_from_a_run_are_zero(extra_rows):
+    """A run writes resizes only when it had some (sim.metrics._resizes), so an ok run without one
+    had none: elastic 3, 0, 5 (mean 8/3), fifo 0, 0, 0, paired difference 8/3; not missing."""
+    table = summarize(extra_rows, ["resizes"], baseline="fifo")
+    fifo, elastic = record(table, "fifo", "resizes"), record(table, "elastic", "resizes")
+    assert (fifo["n"], fifo["missing"], fifo["mean"], fifo["ci"]) == (3, 0, 0.0, 0.0)
+    assert (elastic["n"], elastic["missing"], elastic["mean"]) == (3, 0, pytest.approx(8 / 3))
+    assert elastic["ci"] == pytest.approx(sps.t.ppf(0.975, 2) * sps.tstd([3, 0, 5]) / math.sqrt(3), rel=1e-12)
+    assert (elastic["pairs"], elastic["diff"]) == (3, pytest.approx(8 / 3))
+    assert math.isnan(elastic["rel_diff_pct"])  # the baseline's mean is 0
+
+
+def test_resizes_of_a_failed_run_are_not_zero(tmp_path):
+    """A failed run has no resizes, not 0: it is counted as failed and left out."""
+    rows = read_results(write_extras(tmp_path / "s", [{**run("a", "elastic", 0), "resizes": "4"},
+                                                      {**run("b", "elastic", 1, status="failed", error="x")}]))
+    (r,) = summarize(rows, ["resizes"])
+    assert (r["n"], r["failed"], r["missing"], r["mean"]) == (1, 1, 0, 4.0)
+
+
+def test_unknown_metric_lists_the_extra_metrics(extra_rows, tmp_path):
+    """The error for an unknown metric lists every metric of the file, the extra ones last."""
+    with pytest.raises(GpusimError) as err:
+        summarize(extra_rows, ["goodputt"])
+    assert str(err.value) == f"unknown metric 'goodputt'; choose from {', '.join((*SUMMARY_KEYS, *EXTRAS))}"
+    command_error([tmp_path / "sweep", "--metrics", "avg_jct,gpu_share"],
+                  r"unknown metric 'gpu_share'; choose from .*jain_fairness, goodput, resizes, gpu_share_utilization$")
+    # a sweep without them does not offer them
+    plain = write_sweep(tmp_path / "plain", [run("a", "fifo", 0, avg_jct=1)])
+    command_error([plain, "--metrics", "goodput"], r"unknown metric 'goodput'; choose from .*jain_fairness$")
+
+
+def test_non_numeric_extra_cell_names_file_line_and_column(tmp_path):
+    """A bad cell in an extra column is a one-line error naming file:line and the column."""
+    good = {**run("a", "fifo", 0, avg_jct=1), "goodput": "0.9", "resizes": "1", "gpu_share_utilization": ""}
+    for column, text, kind in (("goodput", "high", "a number"), ("resizes", "2.5", "an integer"),
+                               ("gpu_share_utilization", "50%", "a number")):
+        folder = write_extras(tmp_path / column, [good, {**good, "run_id": "b", "seed": "1", column: text}])
+        message = one_line_error(folder, rf"results.csv:3: column '{column}' must be {kind}, got '{text}'$")
+        assert message.startswith(str(folder / "results.csv"))
+        command_error([folder, "--metrics", column], rf"results.csv:3: column '{column}'")
+
+
+FAULTY = ('seeds = 3\nsynthetic = {jobs = 30, load = 0.9}\nclusters = ["2x4"]\npolicies = ["fifo", "sjf"]\n'
+          'faults = {schedule = "outages.csv", checkpoint_interval = 60}\n')
+
+
+def test_summarize_a_sweep_with_faults_on_goodput(tmp_path, capsys):
+    """A real sweep with a node outage: summarize takes goodput, failures and availability from its
+    results.csv, and the means, intervals and paired differences are those of the runs' own values
+    (the outage costs fifo and sjf the same work, so their goodput differs by 0; availability,
+    measured over each run's length, differs)."""
+    from sim.sweep import run_sweep
+
+    (tmp_path / "outages.csv").write_text("node,fail_time,repair_time\n0,100,400\n")
+    (tmp_path / "sweep.toml").write_text(FAULTY)
+    runs = run_sweep(tmp_path / "sweep.toml", tmp_path / "out", progress=False)
+    rows = read_results(tmp_path / "out")
+    assert [r["goodput"] for r in rows] == [r["goodput"] for r in runs]
+    table = summarize(rows, ["goodput", "failures", "availability"], baseline="fifo")
+    value = {(m, p): [r[m] for r in runs if r["policy"] == p]
+             for m in ("goodput", "availability") for p in ("fifo", "sjf")}
+    assert len(set(value["goodput", "fifo"])) == 3  # the seeds differ: a real interval
+    for (metric, policy), values in value.items():
+        r = record(table, policy, metric, load=None)
+        lo, hi = sps.t.interval(0.95, 2, loc=sum(values) / 3, scale=sps.sem(values))
+        assert (r["n"], r["missing"], r["failed"]) == (3, 0, 0)
+        assert (r["mean"] - r["ci"], r["mean"] + r["ci"]) == pytest.approx((lo, hi), rel=1e-9)
+    assert (record(table, "sjf", "goodput", load=None)["pairs"], record(table, "sjf", "goodput", load=None)["diff"]) \
+        == (3, 0.0)
+    diffs = [s - f for s, f in zip(value["availability", "sjf"], value["availability", "fifo"])]
+    sjf = record(table, "sjf", "availability", load=None)
+    assert sjf["pairs"] == 3 and sjf["diff"] == pytest.approx(sum(diffs) / 3, rel=1e-9) and sjf["diff"] != 0
+    assert sjf["diff_ci"] == pytest.approx(sps.t.ppf(0.975, 2) * sps.sem(diffs), rel=1e-9)
+    failures = record(table, "sjf", "failures", load=None)
+    assert (failures["mean"], failures["ci"]) == (1.0, 0.0)
+    assert stats.main([str(tmp_path / "out"), "--metrics", "goodput", "--baseline", "fifo"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("trace synthetic, cluster 2x4, placement consolidated, metric goodput\n")
+    assert "(baseline)" in out and "sjf" in out
