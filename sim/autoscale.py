@@ -10,7 +10,8 @@ moment it is asked on (provisioning is paid) until it is off. Never fewer than `
 
 Autoscalers are pluggable like policies: any object with ``interval`` and
 ``scale(view) -> Scale``; the built-in ``queue`` is below, and ``package.module:Class`` loads
-another (that runs its code, as a policy loaded that way does).
+another (that runs its code, as a policy loaded that way does). ``Scaling`` (at the end) is the
+engine's side, mixed into ``sim.engine._Engine``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sim.errors import GpusimError
+from sim.model import NODE_OFF, NODE_ON
 
 
 @dataclass(frozen=True)
@@ -182,3 +184,89 @@ def checked(scale, view: AutoscaleView) -> tuple[Sequence[int], Sequence[int]]:
         if view.states[i] != "on" or view.free[i] != view.caps[i]:
             raise GpusimError(f"autoscaler at t={view.now:g}s turned off node {i}, which is not on and idle")
     return sorted(set(scale.on)), sorted(set(scale.off))
+
+
+class Scaling:
+    """The engine's side of autoscaling, mixed into ``sim.engine._Engine`` (which owns the
+    calendar, the planner and the log): the autoscaler is asked every ``interval`` seconds, nodes
+    boot after the provisioning delay and join the pool, idle nodes leave it, and cost, node-hours
+    and peak nodes are counted. Set up only in runs with an autoscaler."""
+
+    def _apply_scaling(self, now: float) -> None:
+        """After the instant's arrivals, before the policy: nodes that finished booting join the
+        pool, then the autoscaler decides (seeing the queue the policy is about to see)."""
+        for node in sorted(self.due_boots):
+            self._node_on(node, now)
+        self.due_boots.clear()
+        if self.tick_due:
+            self._apply_tick(now)
+
+    def _setup_autoscale(self) -> None:
+        self._node_layout()
+        a, nodes = self.autoscale, self.cluster.nodes
+        a.check(len(nodes))
+        self.node_state = ["on" if i < a.initial else "off" for i in range(len(nodes))]
+        self.billed_from = {i: 0.0 for i in range(a.initial)}
+        self.on_from = {i: 0.0 for i in range(a.initial)}
+        for i in range(a.initial, len(nodes)):
+            self.planner.take(self.node_gpus[i])
+        self.scale_stats = {"cost": 0.0, "node_seconds": 0.0, "on_gpu_seconds": 0.0, "peak_nodes": a.initial,
+                            "model": a}
+        if self.states:
+            self._at(self.states[0].submit_time, self._on_tick)
+
+    def _on_tick(self, _event) -> None:
+        if self.done < len(self.states):
+            self.tick_due = self.pass_due = True
+        self._settle()
+
+    def _on_boot(self, event) -> None:
+        self.due_boots.append(event.value)
+        self.pass_due = True
+        self._settle()
+
+    def _apply_tick(self, now: float) -> None:
+        self.tick_due = False
+        a = self.autoscale
+        free = self.planner.free_per_node()
+        view = AutoscaleView(now, tuple(len(g) for g in self.node_gpus), tuple(n.gpu_type for n in self.cluster.nodes),
+                             tuple(self.node_state), tuple(f if s == "on" else 0 for f, s in zip(free, self.node_state)),
+                             tuple(s.num_gpus for s in self.pending.values()))
+        on, off = checked(a.scaler.scale(view), view)
+        for node in on:
+            self.node_state[node] = "booting"
+            self.billed_from[node] = now
+            if a.provisioning_delay > 0:
+                self._at(now + a.provisioning_delay, self._on_boot, node)
+            else:
+                self._node_on(node, now)
+        live = sum(s != "off" for s in self.node_state)
+        for node in off:
+            if live <= a.min_nodes:
+                break  # never fewer than min_nodes
+            live -= 1
+            self.planner.take(self.node_gpus[node])
+            self.node_state[node] = "off"
+            self._bill(node, now)
+            self.events.add(now, NODE_OFF, -1, self.node_gpus[node])
+        self.scale_stats["peak_nodes"] = max(self.scale_stats["peak_nodes"], live)
+        # Keep deciding while anything can change; a run where nothing runs, nothing is to arrive
+        # or boot and the autoscaler asks for nothing is stalled (and would tick forever).
+        stalled = not (on or off or self.running or self.due_boots or "booting" in self.node_state) \
+            and self.next_arrival == len(self.states)
+        if not stalled:
+            self._at(now + a.scaler.interval, self._on_tick)
+
+    def _node_on(self, node: int, now: float) -> None:
+        self.node_state[node] = "on"
+        self.on_from[node] = now
+        self.planner.release(self.node_gpus[node])
+        self.events.add(now, NODE_ON, -1, self.node_gpus[node])
+
+    def _bill(self, node: int, now: float) -> None:
+        """Charge a node from when it was asked on to ``now`` (and count its GPU-seconds on)."""
+        stats, start = self.scale_stats, self.billed_from.pop(node)
+        stats["node_seconds"] += now - start
+        stats["cost"] += (now - start) / 3600.0 * self.autoscale.cost(self.cluster.nodes[node].gpu_type)
+        if node in self.on_from:
+            stats["on_gpu_seconds"] += (now - self.on_from.pop(node)) * len(self.node_gpus[node])

@@ -3,13 +3,15 @@
 Arrivals, completions, policy wake-ups and periodic rounds are SimPy timeouts. Whatever happens
 at one instant is collected first; then a single scheduling pass applies completions (in arrival
 order), then arrivals (in trace order), asks the policy, validates and applies its decisions
-(preemptions first, then starts in the order given). SimPy orders same-time events by insertion,
-so a run is deterministic; the pass runs in the callback of the instant's last event (when SimPy's
-next event is later), so it follows every event due at that instant. Nothing polls.
+(preemptions, then resizes, then starts, each in the order given). SimPy orders same-time events
+by insertion, so a run is deterministic; the pass runs in the callback of the instant's last event
+(when SimPy's next event is later), so it follows every event due at that instant. Nothing polls.
 
 The event log is columnar (``EventLog``); the free GPUs are indexed (``Planner``); indexes that
 policies may ask for through the View (``sim.queues``) are kept only once asked for. The plain
 loop in tests/reference_engine.py has the same semantics and must give the same event logs.
+Node failures and autoscaling are mixed in from ``sim.faults.FaultHandling`` and
+``sim.autoscale.Scaling``: they use this module's calendar, so SimPy is still touched only here.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from sortedcontainers import SortedDict
 
 from sim import metrics
 from sim.errors import GpusimError, PolicyError
-from sim.autoscale import Autoscale, AutoscaleView, checked
-from sim.faults import Faults, Outage
-from sim.model import (FAIL, FINISH, KILL, NODE_OFF, NODE_ON, PREEMPT, REPAIR, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState,
-                       Policy, Preempt, Resize, Start, View, Wake, ideal_rate)
+from sim.autoscale import Autoscale, Scaling
+from sim.faults import FaultHandling, Faults, Outage
+from sim.model import (FINISH, PREEMPT, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState, Policy,
+                       Preempt, Resize, Start, View, Wake, ideal_rate)
 from sim.placement import DEFAULT
 from sim.resources import DEFAULT_SHARING, planner_for, why_never
 from sim.queues import Indexes
@@ -114,7 +116,7 @@ def _exact_delay(now: float, at: float) -> float:
     return d
 
 
-class _Engine:
+class _Engine(FaultHandling, Scaling):
     def __init__(self, jobs: Sequence[Job], cluster: Cluster, policy: Policy, seed: int,
                  placement: str, restart_overhead: float, speed: Speed | None = None,
                  progress: Callable[[float, int, int], None] | None = None, *, resources: bool = False,
@@ -402,7 +404,7 @@ class _Engine:
             self.round_at = (math.floor(now / self.interval) + 1) * self.interval
             self._at(self.round_at, self._on_round)
 
-    # --- faults (sim.faults): nodes fail and are repaired; jobs on them are killed ---------------
+    # --- nodes: the GPUs of each (faults and autoscaling turn whole nodes off and on) ----------
 
     def _node_layout(self) -> None:
         first, self.node_gpus = 0, []
@@ -411,196 +413,6 @@ class _Engine:
             first += node.num_gpus
         self.node_of_gpu = [i for i, gpus in enumerate(self.node_gpus) for _ in gpus]
 
-    def _apply_outages(self, now: float) -> None:
-        """An instant's repairs, then its failures (and kills), before its arrivals."""
-        if self.due_repairs:
-            self._apply_repairs(now)
-        if self.due_failures:
-            self._apply_failures(now)
-
-    def _apply_scaling(self, now: float) -> None:
-        """After the instant's arrivals, before the policy: nodes that finished booting join the
-        pool, then the autoscaler decides (seeing the queue the policy is about to see)."""
-        for node in sorted(self.due_boots):
-            self._node_on(node, now)
-        self.due_boots.clear()
-        if self.tick_due:
-            self._apply_tick(now)
-
-    def _setup_faults(self, seed: int) -> None:
-        self._node_layout()
-        self.down: set[int] = set()
-        self.killed: set[int] = set()
-        self.slowdown = self.faults.slowdown
-        self.fault_stats = {"failures": 0, "kills": 0, "jobs_hit": set(), "lost_work_gpu_s": 0.0,
-                            "overhead_gpu_s": 0.0, "model": self.faults}
-        self.outage_streams = self.faults.outages([n.gpu_type for n in self.cluster.nodes], seed)
-        # A node without GPUs (CPU-only, resource model) never fails: the log names a node by its GPUs.
-        bare = {node for node, gpus in enumerate(self.node_gpus) if not gpus}
-        wrong = sorted({o.node for o in self.faults.schedule or () if o.node in bare})
-        if wrong:
-            raise GpusimError(f"failure schedule: node(s) {', '.join(map(str, wrong[:10]))} have no GPUs; "
-                              "CPU-only nodes do not fail in this model")
-        for node in range(len(self.node_gpus)):
-            if node not in bare:
-                self._next_outage(node)
-
-    def _next_outage(self, node: int) -> None:
-        outage = next(self.outage_streams[node], None)
-        if outage is not None:
-            self._at(max(outage.fail_time, self.env.now), self._on_fail, outage)
-
-    def _on_fail(self, event) -> None:
-        # Failures stop once every job has finished, and when nothing could ever change any more
-        # (nothing running or to arrive, every node up: a policy that starts nothing on the whole
-        # cluster would otherwise be woken by failures forever).
-        stalled = not (self.running or self.down or self.arrived or self.finished) \
-            and self.next_arrival == len(self.states)
-        if self.done < len(self.states) and not stalled:
-            self.due_failures.append(event.value)
-            self._at(event.value.repair_time, self._on_repair, event.value)
-            self.pass_due = True
-        self._settle()
-
-    def _on_repair(self, event) -> None:
-        self.due_repairs.append(event.value)
-        self.pass_due = True
-        if self.done < len(self.states):
-            self._next_outage(event.value.node)
-        self._settle()
-
-    def _apply_repairs(self, now: float) -> None:
-        for outage in sorted(self.due_repairs, key=lambda o: o.node):
-            self.down.discard(outage.node)
-            self.planner.release(self.node_gpus[outage.node])
-            if hasattr(self.planner, "set_down"):
-                self.planner.set_down(outage.node, False)
-            self.events.add(now, REPAIR, -1, self.node_gpus[outage.node])
-        self.due_repairs.clear()
-
-    def _apply_failures(self, now: float) -> None:
-        """A failing node's jobs are killed (multi-node jobs too, and CPU-only jobs the resource
-        model put there), then its GPUs are taken out of the pool until it is repaired."""
-        failing = sorted({o.node for o in self.due_failures})
-        self.due_failures.clear()
-        for node in failing:
-            self.events.add(now, FAIL, -1, self.node_gpus[node])
-            self.fault_stats["failures"] += 1
-        hit = set(failing)
-        pod_node = getattr(self.planner, "pod_node", None)  # where a CPU-only job holds CPU and memory
-        for state in [s for s in self.running.values() if any(self.node_of_gpu[g] in hit for g in s._gpus)
-                      or (not s._gpus and pod_node is not None and pod_node(s.job_id) in hit)]:
-            self._kill(state, now)
-        for node in failing:
-            self.planner.take(self.node_gpus[node])
-            if pod_node is not None:
-                self.planner.set_down(node, True)
-            self.down.add(node)
-
-    def _account(self, state: JobState, now: float) -> float:
-        """Fold a run that ends now into the fault statistics; returns the work it had done (s of
-        duration). Overhead: its restart time and checkpoint time; lost: work a kill throws away."""
-        progress = max(0.0, now - state._progress_from)
-        waiting = max(0.0, min(now, state._progress_from) - state._start_time)
-        stats = self.fault_stats
-        stats["overhead_gpu_s"] += len(state._gpus) * (waiting + progress * (1.0 - self.slowdown))
-        return state.job.duration - state._remaining + state._rate * progress
-
-    def _kill(self, state: JobState, now: float) -> None:
-        if self.indexes.running is not None:
-            self.indexes.running.remove(state)
-        base = state.job.duration - state._remaining
-        done = self._account(state, now)
-        saved = self.faults.saved(base, done)
-        speed = state._rate / self.slowdown
-        stats = self.fault_stats
-        stats["lost_work_gpu_s"] += len(state._gpus) * (done - saved) / speed
-        stats["kills"] += 1
-        stats["jobs_hit"].add(state.job_id)
-        state._attained += len(state._gpus) * max(0.0, now - state._progress_from)
-        state._remaining = state.job.duration - saved
-        state._running, state._expected_end, state._start_time = False, None, None
-        state._run += 1
-        self.killed.add(state.index)
-        self.planner.release_job(state._gpus, state.job)
-        self.events.add(now, KILL, state.index, state._gpus)
-        state._gpus = ()
-        del self.running[state.job_id]
-        self.pending[state.index] = state
-        if self.indexes.pending is not None:
-            self.indexes.pending.add(state)
-
-    # --- autoscaling (sim.autoscale): nodes turned on and off ----------------------------------
-
-    def _setup_autoscale(self) -> None:
-        self._node_layout()
-        a, nodes = self.autoscale, self.cluster.nodes
-        a.check(len(nodes))
-        self.node_state = ["on" if i < a.initial else "off" for i in range(len(nodes))]
-        self.billed_from = {i: 0.0 for i in range(a.initial)}
-        self.on_from = {i: 0.0 for i in range(a.initial)}
-        for i in range(a.initial, len(nodes)):
-            self.planner.take(self.node_gpus[i])
-        self.scale_stats = {"cost": 0.0, "node_seconds": 0.0, "on_gpu_seconds": 0.0, "peak_nodes": a.initial,
-                            "model": a}
-        if self.states:
-            self._at(self.states[0].submit_time, self._on_tick)
-
-    def _on_tick(self, _event) -> None:
-        if self.done < len(self.states):
-            self.tick_due = self.pass_due = True
-        self._settle()
-
-    def _on_boot(self, event) -> None:
-        self.due_boots.append(event.value)
-        self.pass_due = True
-        self._settle()
-
-    def _apply_tick(self, now: float) -> None:
-        self.tick_due = False
-        a = self.autoscale
-        free = self.planner.free_per_node()
-        view = AutoscaleView(now, tuple(len(g) for g in self.node_gpus), tuple(n.gpu_type for n in self.cluster.nodes),
-                             tuple(self.node_state), tuple(f if s == "on" else 0 for f, s in zip(free, self.node_state)),
-                             tuple(s.num_gpus for s in self.pending.values()))
-        on, off = checked(a.scaler.scale(view), view)
-        for node in on:
-            self.node_state[node] = "booting"
-            self.billed_from[node] = now
-            if a.provisioning_delay > 0:
-                self._at(now + a.provisioning_delay, self._on_boot, node)
-            else:
-                self._node_on(node, now)
-        live = sum(s != "off" for s in self.node_state)
-        for node in off:
-            if live <= a.min_nodes:
-                break  # never fewer than min_nodes
-            live -= 1
-            self.planner.take(self.node_gpus[node])
-            self.node_state[node] = "off"
-            self._bill(node, now)
-            self.events.add(now, NODE_OFF, -1, self.node_gpus[node])
-        self.scale_stats["peak_nodes"] = max(self.scale_stats["peak_nodes"], live)
-        # Keep deciding while anything can change; a run where nothing runs, nothing is to arrive
-        # or boot and the autoscaler asks for nothing is stalled (and would tick forever).
-        stalled = not (on or off or self.running or self.due_boots or "booting" in self.node_state) \
-            and self.next_arrival == len(self.states)
-        if not stalled:
-            self._at(now + a.scaler.interval, self._on_tick)
-
-    def _node_on(self, node: int, now: float) -> None:
-        self.node_state[node] = "on"
-        self.on_from[node] = now
-        self.planner.release(self.node_gpus[node])
-        self.events.add(now, NODE_ON, -1, self.node_gpus[node])
-
-    def _bill(self, node: int, now: float) -> None:
-        """Charge a node from when it was asked on to ``now`` (and count its GPU-seconds on)."""
-        stats, start = self.scale_stats, self.billed_from.pop(node)
-        stats["node_seconds"] += now - start
-        stats["cost"] += (now - start) / 3600.0 * self.autoscale.cost(self.cluster.nodes[node].gpu_type)
-        if node in self.on_from:
-            stats["on_gpu_seconds"] += (now - self.on_from.pop(node)) * len(self.node_gpus[node])
 
     def run(self, until: float | None) -> float:
         self._schedule_arrivals()

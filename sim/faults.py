@@ -14,6 +14,8 @@ where a policy's preemption left it, as preemption keeps progress), each checkpo
 in which it makes no progress (so it runs at ``interval / (interval + cost)`` of its speed), and a
 job restarted after a failure spends ``restart_cost`` seconds before it makes progress again.
 Preemption by a policy is unchanged (a preempted job keeps its progress, as without faults).
+
+``FaultHandling`` (at the end) is the engine's side of all this, mixed into ``sim.engine._Engine``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.errors import GpusimError
+from sim.model import FAIL, KILL, REPAIR, JobState
 from sim.rng import stream
 
 KINDS = ("exponential", "weibull", "constant")
@@ -227,3 +230,121 @@ def from_settings(settings: Mapping, where: str = "faults") -> Faults:
                       settings.get("checkpoint_cost", 0.0), settings.get("restart_cost", 0.0))
     except GpusimError as err:
         raise GpusimError(f"{where}: {err}") from None
+
+
+class FaultHandling:
+    """The engine's side of node failures, mixed into ``sim.engine._Engine`` (which owns the
+    calendar, the planner, the queues and the log these methods work on): outages come due from
+    each node's stream or the schedule, a failing node's jobs are killed and resume from their last
+    checkpoint, its GPUs leave the pool until it is repaired, and the counters ``fault_summary``
+    reports are kept. Set up only in runs with faults."""
+
+    def _apply_outages(self, now: float) -> None:
+        """An instant's repairs, then its failures (and kills), before its arrivals."""
+        if self.due_repairs:
+            self._apply_repairs(now)
+        if self.due_failures:
+            self._apply_failures(now)
+
+    def _setup_faults(self, seed: int) -> None:
+        self._node_layout()
+        self.down: set[int] = set()
+        self.killed: set[int] = set()
+        self.slowdown = self.faults.slowdown
+        self.fault_stats = {"failures": 0, "kills": 0, "jobs_hit": set(), "lost_work_gpu_s": 0.0,
+                            "overhead_gpu_s": 0.0, "model": self.faults}
+        self.outage_streams = self.faults.outages([n.gpu_type for n in self.cluster.nodes], seed)
+        # A node without GPUs (CPU-only, resource model) never fails: the log names a node by its GPUs.
+        bare = {node for node, gpus in enumerate(self.node_gpus) if not gpus}
+        wrong = sorted({o.node for o in self.faults.schedule or () if o.node in bare})
+        if wrong:
+            raise GpusimError(f"failure schedule: node(s) {', '.join(map(str, wrong[:10]))} have no GPUs; "
+                              "CPU-only nodes do not fail in this model")
+        for node in range(len(self.node_gpus)):
+            if node not in bare:
+                self._next_outage(node)
+
+    def _next_outage(self, node: int) -> None:
+        outage = next(self.outage_streams[node], None)
+        if outage is not None:
+            self._at(max(outage.fail_time, self.env.now), self._on_fail, outage)
+
+    def _on_fail(self, event) -> None:
+        # Failures stop once every job has finished, and when nothing could ever change any more
+        # (nothing running or to arrive, every node up: a policy that starts nothing on the whole
+        # cluster would otherwise be woken by failures forever).
+        stalled = not (self.running or self.down or self.arrived or self.finished) \
+            and self.next_arrival == len(self.states)
+        if self.done < len(self.states) and not stalled:
+            self.due_failures.append(event.value)
+            self._at(event.value.repair_time, self._on_repair, event.value)
+            self.pass_due = True
+        self._settle()
+
+    def _on_repair(self, event) -> None:
+        self.due_repairs.append(event.value)
+        self.pass_due = True
+        if self.done < len(self.states):
+            self._next_outage(event.value.node)
+        self._settle()
+
+    def _apply_repairs(self, now: float) -> None:
+        for outage in sorted(self.due_repairs, key=lambda o: o.node):
+            self.down.discard(outage.node)
+            self.planner.release(self.node_gpus[outage.node])
+            if hasattr(self.planner, "set_down"):
+                self.planner.set_down(outage.node, False)
+            self.events.add(now, REPAIR, -1, self.node_gpus[outage.node])
+        self.due_repairs.clear()
+
+    def _apply_failures(self, now: float) -> None:
+        """A failing node's jobs are killed (multi-node jobs too, and CPU-only jobs the resource
+        model put there), then its GPUs are taken out of the pool until it is repaired."""
+        failing = sorted({o.node for o in self.due_failures})
+        self.due_failures.clear()
+        for node in failing:
+            self.events.add(now, FAIL, -1, self.node_gpus[node])
+            self.fault_stats["failures"] += 1
+        hit = set(failing)
+        pod_node = getattr(self.planner, "pod_node", None)  # where a CPU-only job holds CPU and memory
+        for state in [s for s in self.running.values() if any(self.node_of_gpu[g] in hit for g in s._gpus)
+                      or (not s._gpus and pod_node is not None and pod_node(s.job_id) in hit)]:
+            self._kill(state, now)
+        for node in failing:
+            self.planner.take(self.node_gpus[node])
+            if pod_node is not None:
+                self.planner.set_down(node, True)
+            self.down.add(node)
+
+    def _account(self, state: JobState, now: float) -> float:
+        """Fold a run that ends now into the fault statistics; returns the work it had done (s of
+        duration). Overhead: its restart time and checkpoint time; lost: work a kill throws away."""
+        progress = max(0.0, now - state._progress_from)
+        waiting = max(0.0, min(now, state._progress_from) - state._start_time)
+        stats = self.fault_stats
+        stats["overhead_gpu_s"] += len(state._gpus) * (waiting + progress * (1.0 - self.slowdown))
+        return state.job.duration - state._remaining + state._rate * progress
+
+    def _kill(self, state: JobState, now: float) -> None:
+        if self.indexes.running is not None:
+            self.indexes.running.remove(state)
+        base = state.job.duration - state._remaining
+        done = self._account(state, now)
+        saved = self.faults.saved(base, done)
+        speed = state._rate / self.slowdown
+        stats = self.fault_stats
+        stats["lost_work_gpu_s"] += len(state._gpus) * (done - saved) / speed
+        stats["kills"] += 1
+        stats["jobs_hit"].add(state.job_id)
+        state._attained += len(state._gpus) * max(0.0, now - state._progress_from)
+        state._remaining = state.job.duration - saved
+        state._running, state._expected_end, state._start_time = False, None, None
+        state._run += 1
+        self.killed.add(state.index)
+        self.planner.release_job(state._gpus, state.job)
+        self.events.add(now, KILL, state.index, state._gpus)
+        state._gpus = ()
+        del self.running[state.job_id]
+        self.pending[state.index] = state
+        if self.indexes.pending is not None:
+            self.indexes.pending.add(state)
