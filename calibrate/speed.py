@@ -72,7 +72,9 @@ class Calibration:
         return self.step_time(job.model, self.reference, job.batch_size, job.num_gpus, True)
 
     def calibrated(self, job: Job) -> bool:
-        return job.model in self.fits and job.batch_size is not None
+        """Whether the profile times the job: a GPU job with a profiled model and a batch size
+        (a CPU-only job, ``num_gpus == 0``, never: it runs at rate 1)."""
+        return job.num_gpus > 0 and job.model in self.fits and job.batch_size is not None
 
     def durations(self, jobs: Sequence[Job]) -> tuple[Job, ...]:
         """Fill the duration of every job given as model/batch_size/iterations; refuse unknown models."""
@@ -82,6 +84,12 @@ class Calibration:
                 if job.model not in self.fits:
                     raise GpusimError(f"job {job.job_id}: model {job.model!r} is not in the calibration profile "
                                       f"(it has {', '.join(sorted(self.fits))})")
+                if job.num_gpus == 0:
+                    if job.duration is not None:
+                        out.append(job)
+                        continue
+                    raise GpusimError(f"job {job.job_id}: a CPU-only job (num_gpus 0) has no GPU step time; "
+                                      "give it a duration")
                 job = replace(job, duration=job.iterations * self.reference_step(job))
             out.append(job)
         return tuple(out)
@@ -147,16 +155,18 @@ def assign_models(jobs: Sequence[Job], calibration: Calibration) -> tuple[Job, .
     jobs are cut into as many equal-count buckets as there are models, and bucket i gets model i
     (longer jobs ↔ heavier models). Deterministic: no randomness is needed. ``batch_size`` is that
     smallest batch size; ``iterations = duration / reference step time``, so a job replayed on its
-    reference placement keeps its exact duration.
+    reference placement keeps its exact duration. CPU-only jobs (``num_gpus == 0``) get no model
+    and are left out of the buckets.
     """
     models = sorted(calibration.fits, key=lambda m: (_per_sample(calibration, m), m))
-    order = sorted(range(len(jobs)), key=lambda i: (jobs[i].num_gpus * jobs[i].duration, i))
+    gpu_jobs = [i for i in range(len(jobs)) if jobs[i].num_gpus > 0]
+    order = sorted(gpu_jobs, key=lambda i: (jobs[i].num_gpus * jobs[i].duration, i))
     out = list(jobs)
     for rank, i in enumerate(order):
         job = jobs[i]
         if job.model is not None and job.model in calibration.fits and job.batch_size is not None:
             continue
-        model = models[rank * len(models) // len(jobs)]
+        model = models[rank * len(models) // len(order)]
         batch = _batch(calibration, model)
         step = calibration.step_time(model, calibration.reference, batch, job.num_gpus, True)
         memory = job.gpu_memory_mib

@@ -269,7 +269,8 @@ def load_jobs(config: RunConfig) -> tuple[RunConfig, tuple[Job, ...], list[str]]
     if config.cluster is None:
         config = replace(config, cluster=trace.cluster or traces.SAMPLE_CLUSTER)
         if trace.cluster:
-            notes.append(f"cluster {config.cluster} as the trace implies (give --cluster to choose another)")
+            shown = config.cluster if len(config.cluster) <= 60 else Cluster.parse(config.cluster).summary()
+            notes.append(f"cluster {shown} as the trace implies (give --cluster to choose another)")
     jobs = trace.jobs
     if config.scale_load is not None:
         from traces.synthetic import offered_load, scale_load
@@ -297,9 +298,9 @@ def _calibrate(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]) -> tu
     if config.assign_models:
         from calibrate.speed import assign_models
 
-        given = sum(1 for j in jobs if cal.calibrated(j))
+        without = sum(1 for j in jobs if j.num_gpus and not cal.calibrated(j))
         jobs = assign_models(jobs, cal)
-        notes.append(f"assigned models from {config.calibration} to {len(jobs) - given} job(s) by GPU-time bucket")
+        notes.append(f"assigned models from {config.calibration} to {without} job(s) by GPU-time bucket")
     jobs = cal.memory(cal.durations(jobs))  # GPU memory too, where the profile has it and the trace has not
     notes.append(f"calibrated with {config.calibration} (reference GPU type {cal.reference})")
     return jobs

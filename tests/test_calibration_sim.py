@@ -204,3 +204,21 @@ def test_demo_is_calibrated_by_default_and_none_turns_it_off():
     cal, base = run(RunConfig(placement="pool", policy="fifo")), run(plain)
     work = lambda r: sum(row["end_time"] - row["start_time"] for row in r.job_table())  # noqa: E731
     assert work(cal) > work(base)
+
+
+def test_cpu_only_jobs_get_no_model_and_run_at_rate_one():
+    """assign_models leaves CPU-only jobs (num_gpus 0) out of its buckets, a CPU-only job never
+    counts as calibrated (rate 1, no GPU step time), and one given only as model/batch/iterations
+    is a one-line error asking for its duration."""
+    from sim.model import Cluster, Job
+    from calibrate.profile import load
+
+    cal = Calibration(load("gavel"), Cluster.parse("1x4:V100"))
+    jobs = [Job("g1", 0.0, 1, 100.0), Job("pod", 0.0, 0, 50.0, cpu_milli=500), Job("g2", 0.0, 2, 400.0)]
+    out = assign_models(jobs, cal)
+    assert out[1] == jobs[1]
+    assert out[0].model is not None and out[2].model is not None
+    assert not cal.calibrated(Job("p", 0.0, 0, 5.0, model=out[0].model, batch_size=32))
+    assert cal.speed(out[1], ()) == 1.0
+    with pytest.raises(GpusimError, match="CPU-only job .* give it a duration"):
+        cal.durations([Job("p", 0.0, 0, None, model=out[0].model, batch_size=32, iterations=10.0)])
