@@ -156,9 +156,10 @@ class _Replay:
         if state is None:
             self.flag("event", t, job_id, f"{kind} of a job that is not in the run")
             return
-        if kind not in ("start", "preempt", "kill") and e.gpus:
+        if kind not in ("start", "preempt", "resize", "kill") and e.gpus:
             self.flag("event", t, job_id, f"{kind} event carries GPUs {tuple(e.gpus)}")
-        handler = {"submit": self.submit, "start": self.start, "preempt": self.preempt, "finish": self.finish,
+        handler = {"submit": self.submit, "start": self.start, "preempt": self.preempt, "resize": self.preempt,
+                   "finish": self.finish,
                    "kill": self.kill}.get(kind)
         if handler is None:
             self.flag("event", t, job_id, f"unknown event kind {kind!r}")
@@ -249,12 +250,15 @@ class _Replay:
                           f"{self.cpu_free[n]:g} CPU milli and {self.mem_free[n]:g} MiB memory left")
 
     def preempt(self, t: float, s: _Job, e) -> None:
+        """A preemption, or a resize (the job leaves its GPUs to start again at once on others)."""
+        what = "resized" if e.kind == "resize" else "preempted"
         if s.state != "running":
-            self.flag("finish", t, s.job.job_id, f"preempted while {s.state if s.state != 'new' else 'not submitted'}")
+            self.flag("finish", t, s.job.job_id, f"{what} while {s.state if s.state != 'new' else 'not submitted'}")
             return
         if tuple(e.gpus) != s.gpus:
-            self.flag("gpu", t, s.job.job_id, f"preemption returns GPUs {tuple(e.gpus)}, the job holds {s.gpus}")
-        self._release(t, s, s.gpus, "preempt")
+            self.flag("gpu", t, s.job.job_id, f"{'resize' if e.kind == 'resize' else 'preemption'} returns GPUs "
+                      f"{tuple(e.gpus)}, the job holds {s.gpus}")
+        self._release(t, s, s.gpus, e.kind)
         s.state = "pending"
 
     def kill(self, t: float, s: _Job, e) -> None:

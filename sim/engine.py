@@ -28,7 +28,7 @@ from sim import metrics
 from sim.errors import GpusimError, PolicyError
 from sim.autoscale import Autoscale, Scaling
 from sim.faults import FaultHandling, Faults, Outage
-from sim.model import (FINISH, PREEMPT, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState, Policy,
+from sim.model import (FINISH, PREEMPT, RESIZE, START, STOP, SUBMIT, Cluster, Clock, Event, EventLog, Job, JobState, Policy,
                        Preempt, Resize, Start, View, Wake, ideal_rate)
 from sim.placement import DEFAULT
 from sim.resources import DEFAULT_SHARING, planner_for, why_never
@@ -308,13 +308,12 @@ class _Engine(FaultHandling, Scaling):
                 raise self._illegal(now, d, "a resize names its GPUs")
             moved.add(d.job_id)
             gpus = self._gpus_of(d, state, now)
-            self._preempt(state, now)
+            self._preempt(state, now, RESIZE)
             try:
                 self.planner.take_job(gpus, state.job)
             except ValueError as err:
                 raise self._illegal(now, d, str(err)) from None
             self._start(state, gpus, now)
-            state._preemptions -= 1  # a resize is not counted as a preemption of the job
 
     def _gpus_of(self, d: Start | Resize, state: JobState, now: float) -> tuple[int, ...]:
         """A decision's GPUs as a tuple of ints of a size the job may have (whether they are free is
@@ -376,7 +375,9 @@ class _Engine(FaultHandling, Scaling):
                               "it must be a positive finite number")
         return float(rate)
 
-    def _preempt(self, state: JobState, now: float) -> None:
+    def _preempt(self, state: JobState, now: float, kind: int = PREEMPT) -> None:
+        """Stop a running job, keeping its progress, and queue it again (``kind`` RESIZE: for a
+        restart on other GPUs in this pass, not counted as a preemption)."""
         if self.indexes.running is not None:
             self.indexes.running.remove(state)
         if self.fault_stats is not None:
@@ -385,10 +386,10 @@ class _Engine(FaultHandling, Scaling):
         state._remaining = max(0.0, state._remaining - state._rate * running)
         state._attained += len(state._gpus) * running
         state._running, state._expected_end, state._start_time = False, None, None
-        state._preemptions += 1
+        state._preemptions += kind == PREEMPT
         state._run += 1
         self.planner.release_job(state._gpus, state.job)
-        self.events.add(now, PREEMPT, state.index, state._gpus)
+        self.events.add(now, kind, state.index, state._gpus)
         state._gpus = ()
         del self.running[state.job_id]
         self.pending[state.index] = state

@@ -98,7 +98,7 @@ def fragmentation_timeseries(jobs: Sequence[Job], events: Sequence[Event], clust
                 free[g] -= share[e.job_id]
                 total_free -= share[e.job_id]
                 touched.add(node_of[g])
-        elif e.kind in ("finish", "preempt"):
+        elif e.kind in ("finish", "preempt", "resize", "kill"):
             for g in held.pop(e.job_id, ()):
                 free[g] += share[e.job_id]
                 total_free += share[e.job_id]

@@ -152,7 +152,7 @@ class GpuClusterEnv(gymnasium.Env):
         """Σ weight × time inside the counted intervals up to now: time in the system (slowdown,
         jct) or time running (utilization), folded in from the event log incrementally."""
         events = self.stepper.events
-        opens, closes = (("submit",), ("finish",)) if self.reward_kind != "utilization" else (("start",), ("finish", "preempt"))
+        opens, closes = (("submit",), ("finish",)) if self.reward_kind != "utilization" else (("start",), ("finish", "preempt", "resize", "kill"))
         for e in events[self._seen:]:
             w = self._weight[e.job_id] if e.job_id else 0.0
             if e.kind in opens:

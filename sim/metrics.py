@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from sim.fragmentation import job_share
-from sim.model import (EVENT_KINDS, FAIL, FINISH, KILL, NODE_OFF, NODE_ON, PREEMPT, REPAIR, START, STOP, SUBMIT, Event,
-                       EventLog, Job)
+from sim.model import (EVENT_KINDS, FAIL, FINISH, KILL, NODE_OFF, NODE_ON, PREEMPT, REPAIR, RESIZE, START, STOP,
+                       SUBMIT, Event, EventLog, Job)
 
 BOUNDED_SLOWDOWN_FLOOR = 10.0  # seconds
 
@@ -59,24 +59,19 @@ def _columns(events: Iterable[Event]) -> tuple[Sequence[float], Sequence[int], S
 
 def _per_job(jobs: Sequence[Job], columns):
     """Per job, in job order: first start, end and preemptions (None, None, 0 if it never ran),
-    from the log's ``_columns``. A preemption followed by a start of the same job at the same
-    instant is a resize (``sim.model.Resize``), not counted as a preemption."""
+    from the log's ``_columns`` (a resize is not a preemption)."""
     first_start: dict[str, float] = {}
     end: dict[str, float] = {}
     preemptions: dict[str, int] = {}
-    preempted_at: dict[str, float] = {}
     times, kinds, ids, _ = columns
     for t, k, job_id in zip(times, kinds, ids):
         if k == START:
             if job_id not in first_start:
                 first_start[job_id] = t
-            elif preempted_at and preempted_at.pop(job_id, None) == t:
-                preemptions[job_id] -= 1  # a resize
         elif k == FINISH:
             end[job_id] = t
         elif k == PREEMPT:
             preemptions[job_id] = preemptions.get(job_id, 0) + 1
-            preempted_at[job_id] = t
     return ([first_start.get(j.job_id) for j in jobs], [end.get(j.job_id) for j in jobs],
             [preemptions.get(j.job_id, 0) for j in jobs])
 
@@ -110,7 +105,7 @@ def _busy(columns) -> float:
     for t, k, job_id, n in zip(*columns):
         if k == START:
             held[job_id] = (t, n)
-        elif k == PREEMPT or k == FINISH or k == KILL:
+        elif k == PREEMPT or k == RESIZE or k == FINISH or k == KILL:
             t0, n = held.pop(job_id)
             total += n * (t - t0)
         elif k == STOP:
@@ -138,7 +133,7 @@ def share_gpu_seconds(events: Iterable[Event], milli_by_id: Mapping[str, int]) -
     for t, k, job_id, n in zip(*_columns(events)):
         if k == START:
             held[job_id] = (t, n * milli_by_id.get(job_id, 1000))
-        elif k == PREEMPT or k == FINISH or k == KILL:
+        elif k == PREEMPT or k == RESIZE or k == FINISH or k == KILL:
             t0, milli = held.pop(job_id)
             total += milli * (t - t0)
         elif k == STOP:
@@ -168,7 +163,7 @@ def _pct(xs: Sequence[float], q: float) -> float:
 def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict:
     """Scalar statistics of one run (see the module docstring); NaN where there is no finished job."""
     columns = _columns(events)  # read once, used twice
-    starts, ends, preempted = _per_job(jobs, columns)
+    starts, ends, _ = _per_job(jobs, columns)
     done = [j for j, end in zip(jobs, ends) if end is not None]  # parallel lists, no tuple per job
     done_starts = [start for start, end in zip(starts, ends) if end is not None]
     done_ends = [end for end in ends if end is not None]
@@ -190,10 +185,10 @@ def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict
         "utilization": _busy(columns) / (num_gpus * makespan) if makespan > 0 else math.nan,
         "avg_slowdown": _mean([c / j.duration for j, c in zip(done, jct)]),
         "avg_bounded_slowdown": _mean([max(1.0, c / max(j.duration, BOUNDED_SLOWDOWN_FLOOR)) for j, c in zip(done, jct)]),
-        "preemptions": sum(preempted),
+        "preemptions": kinds.count(PREEMPT),
         **_deadline_stats(zip((j.deadline for j in done), done_ends)),
         "jain_fairness": jain_index(list(_group_shares(jobs, zip(done, jct)).values())),
-        **_resizes(kinds.count(PREEMPT) - sum(preempted)),
+        **_resizes(kinds.count(RESIZE)),
     }
 
 
@@ -309,7 +304,7 @@ def straggler_gpu_seconds(events: Iterable[Event], jobs: Sequence[Job], speed, i
     for e in events:
         if e.kind == "start":
             held[e.job_id] = (e.time, tuple(e.gpus))
-        elif e.kind in ("finish", "preempt", "kill") and e.job_id in held:
+        elif e.kind in ("finish", "preempt", "resize", "kill") and e.job_id in held:
             lost += close(e.job_id, e.time)
         elif e.kind == "stop":
             for job_id in list(held):
@@ -349,7 +344,7 @@ def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int],
             queue -= 1
             held[job_id] = n = n or gpus_by_id[job_id]
             busy += n
-        elif k == PREEMPT or k == KILL:
+        elif k == PREEMPT or k == RESIZE or k == KILL:
             queue += 1
             busy -= held.pop(job_id, gpus_by_id[job_id])
         elif k == FINISH:
@@ -373,7 +368,7 @@ def _share_timeseries(events, gpus_by_id, milli_by_id) -> list[tuple[float, int,
         if k == START:
             held[job_id] = (n or gpus_by_id[job_id]) * milli_by_id.get(job_id, 1000)
             used += held[job_id]
-        elif k == PREEMPT or k == KILL or k == FINISH:
+        elif k == PREEMPT or k == RESIZE or k == KILL or k == FINISH:
             used -= held.pop(job_id, 0)
         if i + 1 == len(times) or times[i + 1] != t:  # the instant's last event: its row
             out.append((*row, used / 1000))

@@ -224,8 +224,8 @@ class Preempt:
 @dataclass(frozen=True, slots=True)
 class Resize:
     """Move running job ``job_id`` onto ``gpus`` (it may keep some of its own): a checkpoint and a
-    restart, so it pays the run's restart overhead and is logged as a preemption and a start at
-    the same instant. The number of GPUs must lie in the job's ``gpu_range`` (an elastic job may
+    restart, so it pays the run's restart overhead; it is logged as a ``resize`` (with the GPUs left)
+    and a ``start`` (with the new ones) at the same instant, and is not a preemption. The number of GPUs must lie in the job's ``gpu_range`` (an elastic job may
     grow or shrink; any job may move to other GPUs of its size). Its GPUs are released before the
     new ones are taken, so a shrinking job may keep a subset of its own.
     """
@@ -438,13 +438,16 @@ class Policy(Protocol):
 #: Event kinds, in the order they are applied within one instant. ``repair``, ``fail`` (a node;
 #: ``gpus`` are its GPUs, ``job_id`` empty) and ``kill`` (a job on a failed node, with its GPUs)
 #: occur only in runs with faults (sim.faults); ``node_on`` and ``node_off`` (a node's GPUs join or
-#: leave the pool) only in runs with an autoscaler (sim.autoscale).
-EVENT_KINDS = ("finish", "repair", "fail", "kill", "submit", "node_on", "node_off", "preempt", "start", "stop")
+#: leave the pool) only in runs with an autoscaler (sim.autoscale). ``resize`` (a job leaving its
+#: GPUs, with them, to restart at once on others: the ``start`` that follows) only where a policy
+#: gives ``Resize`` decisions.
+EVENT_KINDS = ("finish", "repair", "fail", "kill", "submit", "node_on", "node_off", "preempt", "resize", "start",
+               "stop")
 
 
 class Event(NamedTuple):
-    """One row of the event log; ``gpus`` is empty except for start, preempt, kill and the node
-    events (fail, repair, node_on, node_off)."""
+    """One row of the event log; ``gpus`` is empty except for start, preempt, resize, kill and the
+    node events (fail, repair, node_on, node_off)."""
 
     time: float
     kind: str
@@ -452,7 +455,7 @@ class Event(NamedTuple):
     gpus: tuple[int, ...] = ()
 
 
-FINISH, REPAIR, FAIL, KILL, SUBMIT, NODE_ON, NODE_OFF, PREEMPT, START, STOP = range(len(EVENT_KINDS))
+FINISH, REPAIR, FAIL, KILL, SUBMIT, NODE_ON, NODE_OFF, PREEMPT, RESIZE, START, STOP = range(len(EVENT_KINDS))
 
 
 class EventLog(Sequence[Event]):

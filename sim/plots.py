@@ -123,7 +123,7 @@ def gpu_intervals(rows: Iterable[Mapping[str, str]]) -> list[Interval]:
             if job in held:
                 raise GpusimError(f"events.csv: job {job} starts at {time} while already running")
             held[job] = (time, gpus)
-        elif kind in ("preempt", "finish"):
+        elif kind in ("preempt", "resize", "kill", "finish"):
             if job not in held:
                 raise GpusimError(f"events.csv: job {job} has a {kind} at {time} but is not running")
             t0, started = held.pop(job)

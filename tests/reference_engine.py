@@ -9,7 +9,7 @@ docstring:
   when jobs arrive, a running job's run completes, the latest Wake comes due or a round is due.
 - At such an instant one scheduling pass: finishes (in arrival order), then submissions (in trace
   order), then, if any job is pending or running, the policy's decisions: preemptions first, then
-  resizes (a preemption and a start of the job at once, not counted as a preemption), then starts,
+  resizes (logged as a resize and a start of the job at once; not a preemption), then starts,
   each in the order given. Each pass's Wake replaces the last; with no job left, none is kept.
 - A run started at ``now`` makes progress from ``now + restart overhead`` (overhead only on a
   restart) at the speed model's rate (without one: 1, or k / num_gpus on k GPUs) and completes
@@ -299,15 +299,15 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy, seed: int = 0, *, pl
         completions.append((state._expected_end, state, state._run))
         events.append(Event(now, "start", state.job_id, gpus))
 
-    def preempt(state: JobState, now: float) -> None:
+    def preempt(state: JobState, now: float, kind: str = "preempt") -> None:
         ran = max(0.0, now - state._progress_from)
         state._remaining = max(0.0, state._remaining - state._rate * ran)
         state._attained += len(state._gpus) * ran
         state._running, state._expected_end, state._start_time = False, None, None
-        state._preemptions += 1
+        state._preemptions += kind == "preempt"
         state._run += 1
         planner.release(state._gpus)
-        events.append(Event(now, "preempt", state.job_id, state._gpus))
+        events.append(Event(now, kind, state.job_id, state._gpus))
         state._gpus = ()
         running.remove(state)
         pending.append(state)
@@ -355,10 +355,9 @@ def simulate(jobs: Sequence[Job], cluster: Cluster, policy, seed: int = 0, *, pl
                 preempt(next(s for s in running if s.job_id == job_id), now)
             for d in (d for d in decisions if isinstance(d, Resize)):
                 state = next(s for s in running if s.job_id == d.job_id)
-                preempt(state, now)
+                preempt(state, now, "resize")
                 planner.take(tuple(d.gpus))
                 start(state, tuple(d.gpus), now)
-                state._preemptions -= 1
             for d in (d for d in decisions if isinstance(d, Start)):
                 state = next((s for s in pending if s.job_id == d.job_id), None)
                 if state is None or d.job_id in preempted:

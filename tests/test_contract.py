@@ -68,7 +68,7 @@ def check_log(jobs, result) -> None:
     for j in jobs:
         assert counts["submit", j.job_id] == 1
         assert counts["finish", j.job_id] == 1
-        assert counts["start", j.job_id] == counts["preempt", j.job_id] + 1
+        assert counts["start", j.job_id] == counts["preempt", j.job_id] + counts["resize", j.job_id] + 1
     assert not [e for e in events if e.kind == "stop"]
     for e in events:
         if e.kind == "submit":

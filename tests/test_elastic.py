@@ -72,9 +72,9 @@ def test_the_elastic_policy_grows_shrinks_to_admit_and_grows_back_exactly():
     result = simulate(jobs, Cluster.parse("1x4"), policies.make("elastic"), restart_overhead=5.0)
     assert [(e.time, e.kind, e.job_id, e.gpus) for e in result.events] == [
         (0.0, "submit", "a", ()), (0.0, "start", "a", (0, 1, 2, 3)),
-        (10.0, "submit", "b", ()), (10.0, "preempt", "a", (0, 1, 2, 3)), (10.0, "start", "a", (0, 1)),
+        (10.0, "submit", "b", ()), (10.0, "resize", "a", (0, 1, 2, 3)), (10.0, "start", "a", (0, 1)),
         (10.0, "start", "b", (2, 3)),
-        (60.0, "finish", "b", ()), (60.0, "preempt", "a", (0, 1)), (60.0, "start", "a", (0, 1, 2, 3)),
+        (60.0, "finish", "b", ()), (60.0, "resize", "a", (0, 1)), (60.0, "start", "a", (0, 1, 2, 3)),
         (82.5, "finish", "a", ()),
     ]
     summary = result.summary()
@@ -110,7 +110,7 @@ def test_a_rigid_job_may_move_to_other_gpus_of_its_size():
     jobs = [Job("a", 0.0, 2, 100.0), Job("b", 5.0, 1, 1.0)]
     result = run_script({0.0: [Start("a", (0, 1)), Wake(5.0)], 5.0: [Resize("a", (2, 3))]}, jobs)
     moves = [(e.kind, e.gpus) for e in result.events if e.job_id == "a" and e.time == 5.0]
-    assert moves == [("preempt", (0, 1)), ("start", (2, 3))]
+    assert moves == [("resize", (0, 1)), ("start", (2, 3))]
     assert result.summary()["resizes"] == 1
 
 
@@ -244,3 +244,33 @@ def test_the_elastic_example_runs_every_policy_to_the_end():
     assert all(r["unfinished"] == 0 for r in rows)
     assert [r["resizes"] > 0 for r in rows] == [name == "elastic" for name in example.POLICIES]
     assert rows == example.table(300, "4x8:V100", 30.0, ideal=False)
+
+
+def test_a_preemption_and_a_restart_at_one_instant_is_not_a_resize():
+    """Through the stepper a job may be preempted and started again at the same instant: that is a
+    preemption (logged as one), not a resize."""
+    from sim.stepper import Stepper
+
+    jobs = [Job("a", 0.0, 2, 100.0), Job("b", 10.0, 2, 5.0)]
+    s = Stepper(jobs, Cluster.parse("1x2"), 0)
+    view = s.start()
+    view = s.decide([Start("a")])
+    while view is not None and view.now < 10.0:
+        view = s.decide([])
+    view = s.decide([Preempt("a"), Start("b")])
+    if view is not None and view.now == 10.0:
+        view = s.decide([])
+    while view is not None:
+        view = s.decide([Start("a")] if any(j.job_id == "a" for j in view.pending) and view.free_gpus >= 2 else [])
+    summary = s.result().summary()
+    assert summary["preemptions"] == 1 and "resizes" not in summary
+
+
+def test_trimmed_summaries_count_no_resizes_for_rigid_preemptive_policies():
+    """srtf preempts rigid jobs; a summary over some of the jobs (a sweep's trim) shows no resizes."""
+    from sim import metrics
+
+    jobs = [Job("a", 0.0, 4, 100.0), Job("b", 10.0, 4, 10.0), Job("c", 50.0, 1, 10.0)]
+    result = simulate(jobs, Cluster.parse("1x4"), policies.make("srtf"))
+    assert result.summary()["preemptions"] == 2  # a, by b at 10 s and by c at 50 s
+    assert "resizes" not in metrics.summary(jobs[2:], result.events, 4)
