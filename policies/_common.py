@@ -42,8 +42,10 @@ def _greedy_resources(planner: ResourcePlanner, order: Iterable[JobState], stop_
         gpu_room = planner.has_gpu_room()
         if not gpu_room and not planner.has_pod_room():
             break
-        if job.num_gpus and not gpu_room:
-            continue  # only CPU-only jobs can start now
+        if job.num_gpus and not gpu_room:  # only CPU-only jobs can start now
+            if stop_at_first_misfit:
+                break  # strict order: nothing passes a GPU job that does not fit
+            continue
         fits = job.num_gpus <= planner.free_total or planner.shares(job)
         gpus = planner.claim_job(job) if fits else None
         if gpus is None:

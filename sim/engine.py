@@ -432,7 +432,7 @@ class _Engine(FaultHandling, Scaling):
 def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_overhead: float,
                  resources: bool = False) -> None:
     """The checks every run's inputs pass before simulation (shared with sim.stepper): a valid
-    restart overhead, a duration for every job, unique ids, CPU-only jobs and nodes only with
+    restart overhead, a duration for every job, unique ids, CPU-only jobs only with
     ``resources``, and no job that can never fit (with ``resources``, under the resource model,
     each such job's reason named)."""
     if resources and any(j.elastic for j in jobs):
@@ -453,11 +453,6 @@ def check_inputs(jobs: Sequence[Job], cluster: Cluster, placement: str, restart_
             more = f" and {len(cpu_only) - 10} more" if len(cpu_only) > 10 else ""
             raise GpusimError(f"{len(cpu_only)} CPU-only job(s) (num_gpus 0) need --resources, the resource model: "
                               f"{', '.join(cpu_only[:10])}{more}")
-        bare = [str(i) for i, n in enumerate(cluster.nodes) if n.num_gpus == 0]
-        if bare:
-            raise GpusimError(f"the cluster {cluster} has {len(bare)} node(s) without GPUs (node "
-                              f"{', '.join(bare[:10])}{' ...' if len(bare) > 10 else ''}): they need --resources, "
-                              "the resource model")
     too_big = check_fits(jobs, cluster, placement, resources)
     if too_big:
         ids = ", ".join(f"{j.job_id} ({why_never(j, cluster) if resources else f'{j.num_gpus} GPUs'})"

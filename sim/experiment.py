@@ -21,7 +21,7 @@ from sim.errors import GpusimError
 from sim.metrics import JOB_COLUMNS, SHARE_COLUMN, SUMMARY_KEYS, TIMESERIES_COLUMNS
 from sim.model import Cluster, Job, ideal_rate
 from sim.placement import DEFAULT, STRATEGIES
-from sim.resources import DEFAULT_SHARING, SHARING, cpu_only_nodes, without_cpu_only
+from sim.resources import DEFAULT_SHARING, SHARING, cpu_only_nodes
 from traces.formats import FORMATS
 from traces.formats import read as read_trace
 from traces.synthetic import Durations, Workload, parse_sizes
@@ -319,7 +319,7 @@ def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):
             notes.append(f"skipped {cpu_only} CPU-only job(s) (need --resources)")
         bare = cpu_only_nodes(Cluster.parse(config.cluster))
         if bare:
-            notes.append(f"left out {bare} node(s) without GPUs of {config.cluster} (need --resources)")
+            notes.append(f"{bare} node(s) without GPUs stay idle (CPU-only jobs need --resources)")
     jobs = _calibrate(config, jobs, notes)
     if config.drop_oversize:
         too_big = check_fits(jobs, Cluster.parse(config.cluster), config.placement, config.resources)
@@ -339,9 +339,7 @@ def run(config: RunConfig, jobs: Sequence[Job] | None = None, progress=None) -> 
     if jobs is None:
         config, jobs, _ = load_jobs(config)
     cluster = Cluster.parse(config.cluster or traces.SAMPLE_CLUSTER)
-    if not config.resources:
-        cluster = without_cpu_only(cluster)  # counted in load_jobs's notes
-    elif config.autoscale is not None and (cpu_only_nodes(cluster) or any(j.num_gpus == 0 for j in jobs)):
+    if config.autoscale is not None and (cpu_only_nodes(cluster) or any(j.num_gpus == 0 for j in jobs)):
         raise GpusimError("an autoscaler cannot run with CPU-only jobs or nodes yet (it turns nodes on and off "
                           "by their GPUs)")
     policy = policies.make(config.policy, dict(config.policy_args))

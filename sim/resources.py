@@ -438,11 +438,3 @@ def planner_for(cluster: Cluster, placement: str = DEFAULT, jobs: Sequence[Job] 
 def cpu_only_nodes(cluster: Cluster) -> int:
     """How many of the cluster's nodes have no GPUs (CPU and memory only)."""
     return sum(1 for n in cluster.nodes if n.num_gpus == 0)
-
-
-def without_cpu_only(cluster: Cluster) -> Cluster:
-    """The cluster without its zero-GPU nodes (what a run without the resource model can use);
-    the cluster itself when it has none. GPU numbering is unchanged (those nodes hold no GPUs)."""
-    if not cpu_only_nodes(cluster):
-        return cluster
-    return Cluster(tuple(n for n in cluster.nodes if n.num_gpus), source=cluster.source)

@@ -99,8 +99,14 @@ def test_without_gpu_room_a_pod_still_starts_under_every_policy():
     for name in POLICIES:
         result = simulate(jobs, cluster_2gpu_and_cpu_node(), policies.make(name), resources=True)
         starts = {e.job_id: e.time for e in result.events if e.kind == "start"}
-        if name not in ("fifo", "elastic"):  # strict arrival order: the pod waits behind "wait"
+        if name not in ("fifo", "elastic"):
             assert starts["pod"] == 2.0, name
+        else:  # strict arrival order: the pod waits behind "wait", with or without a GPU free
+            assert starts["pod"] == starts["wait"] == 1000.0, name
+            one_free = [replace(jobs[0], num_gpus=1), *jobs[1:]]
+            result = simulate(one_free, cluster_2gpu_and_cpu_node(), policies.make(name), resources=True)
+            starts = {e.job_id: e.time for e in result.events if e.kind == "start"}
+            assert starts["pod"] == starts["wait"] == 1000.0, name
         assert check(result) == [], explain(check(result))
 
 
@@ -303,12 +309,13 @@ def test_the_checker_catches_a_pod_on_a_node_without_room():
 # --- errors -------------------------------------------------------------------------------------
 
 
-def test_cpu_only_jobs_and_nodes_need_the_resource_model():
+def test_cpu_only_jobs_need_the_resource_model():
     pods = [Job("p1", 0.0, 0, 5.0, cpu_milli=10), Job("p2", 0.0, 0, 5.0), Job("g", 0.0, 1, 5.0)]
     with pytest.raises(GpusimError, match=r"^2 CPU-only job\(s\) \(num_gpus 0\) need --resources, the resource model: p1, p2$"):
         simulate(pods, Cluster.parse("1x2"), policies.make("fifo"))
-    with pytest.raises(GpusimError, match=r"has 1 node\(s\) without GPUs \(node 1\): they need --resources"):
-        simulate(pods[2:], cluster_2gpu_and_cpu_node(), policies.make("fifo"))
+    # a node without GPUs is harmless without the resource model: it holds nothing
+    plain = simulate(pods[2:], cluster_2gpu_and_cpu_node(), policies.make("fifo"))
+    assert [e.gpus for e in plain.events if e.kind == "start"] == [(0,)]
     with pytest.raises(ValueError, match="non-negative"):
         Job("x", 0.0, -1, 5.0)
     with pytest.raises(ValueError, match="at least one GPU"):
@@ -366,3 +373,15 @@ def test_simulate_refuses_an_autoscaler_with_cpu_only_jobs_or_nodes():
         simulate(pod, Cluster.parse("2x2"), policies.make("fifo"), resources=True, autoscale=scale)
     with pytest.raises(GpusimError, match="autoscaler cannot run with CPU-only jobs or nodes"):
         simulate(pod[1:], cluster_2gpu_and_cpu_node(), policies.make("fifo"), resources=True, autoscale=scale)
+
+
+def test_without_the_resource_model_cpu_only_nodes_keep_their_place_in_the_numbering():
+    """A failure schedule names nodes by their row in the cluster file: with or without
+    --resources the same node fails (CPU-only nodes stay in the cluster, idle without it)."""
+    cluster = Cluster((NodeSpec(0, "generic", None, 8000, 32768), NodeSpec(2, "V100"), NodeSpec(4, "V100")))
+    jobs = [Job("a", 0.0, 4, 100.0), Job("b", 0.0, 2, 100.0)]
+    faults = Faults(schedule=(Outage(1, 5.0, 50.0),))
+    for resources in (False, True):
+        result = simulate(jobs, cluster, policies.make("fifo"), resources=resources, faults=faults)
+        assert [(e.job_id, e.gpus) for e in result.events if e.kind == "kill"] == [("b", (0, 1))], resources
+        assert [e.gpus for e in result.events if e.kind == "fail"] == [(0, 1)]
