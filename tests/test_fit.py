@@ -387,3 +387,15 @@ def test_synthesize_accepts_numpy_integers(lognormal_model):
     """numpy integers for the cluster size and seed work like Python ints."""
     model = lognormal_model[0]
     assert synthesize(model, 50, np.int64(16), np.int64(4)) == synthesize(model, 50, 16, 4)
+
+
+def test_cpu_only_jobs_are_left_out_of_the_model_and_counted():
+    """A trace with CPU-only jobs (num_gpus 0) fits a model of its GPU jobs, and says how many it
+    left out; the model then loads and synthesizes (a size 0 would be refused)."""
+    jobs = tuple(Job(f"g{i}", float(10 * i), 1 + i % 2, 100.0 + i) for i in range(40))
+    pods = tuple(Job(f"p{i}", float(10 * i + 5), 0, 50.0, cpu_milli=500) for i in range(10))
+    model = fit(Trace(jobs + pods, "mixed.csv"))
+    assert [g for g, _ in model["sizes"]] == [1, 2]
+    assert model["provenance"]["jobs"] == 40
+    assert model["notes"][-1] == "left out 10 CPU-only job(s) (num_gpus 0): the model is of GPU jobs only"
+    assert all(j.num_gpus >= 1 for j in synthesize(model, 20, 8, seed=0))

@@ -38,8 +38,11 @@ QUANTILES = 1000  # midpoint probabilities (k + 0.5) / 1000: equally likely valu
 
 
 def fit(trace: Trace) -> dict:
-    """A JSON-serialisable model of ``trace``'s workload (needs two different submit times)."""
-    jobs = trace.jobs
+    """A JSON-serialisable model of ``trace``'s workload (needs two different submit times). The
+    model is of GPU jobs: CPU-only jobs (``num_gpus`` 0, Alibaba's CPU pods) are left out of every
+    part of it, and a note counts them."""
+    jobs = tuple(j for j in trace.jobs if j.num_gpus > 0)
+    cpu_only = len(trace.jobs) - len(jobs)
     submit = np.array([j.submit_time for j in jobs], dtype=float)
     span = float(submit.max() - submit.min()) if len(jobs) else 0.0
     if len(jobs) < 2 or not span > 0:
@@ -53,8 +56,9 @@ def fit(trace: Trace) -> dict:
         "sizes": _fit_sizes(jobs),
         "durations": durations,
         "arrivals": arrivals,
-        "provenance": _provenance(trace, span),
-        "notes": _notes(durations, arrivals) + _censored(jobs),
+        "provenance": _provenance(trace, span, len(jobs)),
+        "notes": _notes(durations, arrivals) + _censored(jobs) + ([
+            f"left out {cpu_only} CPU-only job(s) (num_gpus 0): the model is of GPU jobs only"] if cpu_only else []),
     }
 
 
@@ -162,10 +166,10 @@ def _version() -> str:
         return "unknown"
 
 
-def _provenance(trace: Trace, span: float) -> dict:
+def _provenance(trace: Trace, span: float, jobs: int) -> dict:
     import scipy
 
-    return {"source": str(trace.source), "format": trace.format, "jobs": len(trace.jobs), "span": span,
+    return {"source": str(trace.source), "format": trace.format, "jobs": jobs, "span": span,
             "origin": float(trace.origin), "skipped": sum(trace.skipped.values()),
             "excluded": sum(trace.excluded.values()), "gpusim_version": _version(), "scipy_version": scipy.__version__}
 
