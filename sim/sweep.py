@@ -14,6 +14,8 @@ Spec keys (unknown keys are errors naming the key):
     calibration = "profile.json"   # optional, with assign_models = true
     restart_overhead = 0.0, until = ..., drop_oversize = false
     faults = {mtbf = "exponential:604800", repair = "constant:7200", checkpoint_interval = 1800}  # sim.faults
+    autoscale = {min_nodes = 2, provisioning_delay = 300}   # sim.autoscale
+    resources = true, sharing = "frag", skew = 0.1   # the resource model (sim.resources); data skew
     trim = {first = 100, last = 100}   # warm-up/cool-down jobs left out of the statistics, and/or
     trim = {start = 86400, end = 864000}   # only jobs submitted in [start, end) seconds count
     combinations = [{policy = "fifo", load = 0.8}, ...]   # explicit combinations instead of the product
@@ -51,7 +53,8 @@ RESULT_COLUMNS = ("run_id", "status", "error", *LABELS, *SUMMARY_KEYS)
 #: other in the order the runs give them.
 OPTIONAL_COLUMNS = (*FAULT_KEYS, *AUTOSCALE_KEYS, *SHARE_KEYS, "straggler_gpu_hours")
 _TOP = {"name", "seeds", "traces", "synthetic", "clusters", "policies", "loads", "placements", "calibration",
-        "assign_models", "restart_overhead", "until", "drop_oversize", "trim", "combinations", "faults"}
+        "assign_models", "restart_overhead", "until", "drop_oversize", "trim", "combinations", "faults",
+        "autoscale", "resources", "sharing", "skew"}
 _TRACE_KEYS = {"path", "format", "vcs", "window_start", "window_end", "on_error", "procs_per_gpu"}
 _POLICY_KEYS = {"name", "args", "label"}
 _COMBO_KEYS = {"trace", "cluster", "policy", "load", "placement"}
@@ -182,7 +185,7 @@ def expand(spec: dict, path: str | Path) -> list[Run]:
     else:
         combos = _combinations(combos, path, traces, clusters, policies, loads, placements)
     common = {k: spec[k] for k in ("calibration", "assign_models", "restart_overhead", "until", "drop_oversize",
-                                    "faults") if k in spec}
+                                    "faults", "autoscale", "resources", "sharing", "skew") if k in spec}
     if isinstance(common.get("faults"), dict) and isinstance(common["faults"].get("schedule"), str):
         common["faults"] = {**common["faults"], "schedule": os.path.normpath(path.parent / common["faults"]["schedule"])}
     if isinstance(common.get("calibration"), str) and common["calibration"] != "none":

@@ -198,6 +198,8 @@ SPEC_KEYS = {
     "placements": st.lists(st.sampled_from(["pool", "consolidated", "nope"]), max_size=2),
     "calibration": st.sampled_from(["gavel", "none", "p.json"]), "assign_models": st.booleans(),
     "restart_overhead": NUMBER, "until": NUMBER, "drop_oversize": st.booleans(), "faults": FAULTS,
+    "autoscale": AUTOSCALE, "resources": st.booleans(), "sharing": st.sampled_from(["best-fit", "frag", "nope"]),
+    "skew": NUMBER,
     "trim": table_of({"first": NUMBER, "last": NUMBER, "start": NUMBER, "end": NUMBER}),
     "combinations": st.lists(table_of({"trace": st.just("t.csv"), "cluster": st.just("2x4"),
                                        "policy": st.sampled_from(POLICY_NAMES), "load": NUMBER,

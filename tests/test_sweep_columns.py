@@ -54,3 +54,17 @@ def test_column_order_and_empty_cells(tmp_path):
         table = list(csv.DictReader(f))
     assert [(t["failures"], t["cost"], t["straggler_gpu_hours"]) for t in table] == [
         ("", "", "0.5"), ("3", "2.0", ""), ("", "", "")]
+
+
+def test_autoscale_resources_and_skew_are_spec_keys_and_their_metrics_columns(tmp_path):
+    """A spec may turn on an autoscaler, the resource model and data skew for every run; the
+    autoscale and straggler metrics then appear as columns, equal to each run's summary."""
+    from sim.metrics import AUTOSCALE_KEYS
+
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(BASE + 'autoscale = {min_nodes = 1, provisioning_delay = 60}\nresources = true\n'
+                    'sharing = "frag"\nskew = 0.2\n')
+    rows = run_sweep(spec, tmp_path / "out", progress=False)
+    assert all(r["status"] == "ok" for r in rows), rows
+    assert header(tmp_path / "out" / "results.csv") == [*RESULT_COLUMNS, *AUTOSCALE_KEYS, "straggler_gpu_hours"]
+    assert all(r["straggler_gpu_hours"] > 0 and r["cost"] > 0 for r in rows)
