@@ -16,7 +16,8 @@ when every group is served alike and tends to 1/n as one group is starved; NaN w
 two groups.
 
 Shared GPUs (the resource model with ``gpu_milli`` < 1000 on one-GPU jobs): ``utilization`` and
-``busy_gpus`` count a GPU holding any share as busy. Runs with the resource model in which some
+``busy_gpus`` count every job as holding its whole GPUs, so a GPU shared by k jobs counts k times
+and ``utilization`` can exceed 1. Runs with the resource model in which some
 job asks for a share also report ``gpu_share_utilization`` = share-weighted busy GPU-seconds /
 (total GPUs × makespan), where a job holds ``gpu_milli / 1000`` of its GPU (whole GPUs for every
 other job, as ``sim.fragmentation.job_share`` says), and the time series the share-weighted busy
