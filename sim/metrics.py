@@ -100,12 +100,14 @@ def busy_gpu_seconds(events: Iterable[Event]) -> float:
     return _busy(_columns(events))
 
 
-def _busy(columns) -> float:
+def _busy(columns, weight=None) -> float:
+    """Σ over runs of (GPUs held × seconds), each run weighted by ``weight(job_id, gpus)``
+    instead of its GPU count when given."""
     held: dict[str, tuple[float, int]] = {}
     total = 0.0
     for t, k, job_id, n in zip(*columns):
         if k == START:
-            held[job_id] = (t, n)
+            held[job_id] = (t, n if weight is None else weight(job_id, n))
         elif k == PREEMPT or k == RESIZE or k == FINISH or k == KILL:
             t0, n = held.pop(job_id)
             total += n * (t - t0)
@@ -129,18 +131,8 @@ def shares(jobs: Iterable[Job]) -> dict[str, int]:
 def share_gpu_seconds(events: Iterable[Event], milli_by_id: Mapping[str, int]) -> float:
     """Busy GPU-seconds weighted by the share of each GPU a job uses: as ``busy_gpu_seconds``, but
     a job in ``milli_by_id`` counts ``milli / 1000`` of each of its GPUs (others count whole)."""
-    held: dict[str, tuple[float, int]] = {}
-    total = 0  # thousandths of a GPU-second
-    for t, k, job_id, n in zip(*_columns(events)):
-        if k == START:
-            held[job_id] = (t, n * milli_by_id.get(job_id, 1000))
-        elif k == PREEMPT or k == RESIZE or k == FINISH or k == KILL:
-            t0, milli = held.pop(job_id)
-            total += milli * (t - t0)
-        elif k == STOP:
-            total += sum(milli * (t - t0) for t0, milli in held.values())
-            held.clear()
-    return total / 1000
+    milli = lambda job_id, n: n * milli_by_id.get(job_id, 1000)  # noqa: E731 - thousandths of a GPU
+    return _busy(_columns(events), milli) / 1000
 
 
 def share_summary(jobs: Sequence[Job], events: Iterable[Event], num_gpus: int, makespan: float) -> dict:
