@@ -92,7 +92,8 @@ class RunConfig:
         for name in ("restart_overhead", "until", "skew"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
-                raise GpusimError(f"setting {name!r} must be a non-negative number of seconds, got {value!r}")
+                unit = " of seconds" if name != "skew" else " (a fraction)"
+                raise GpusimError(f"setting {name!r} must be a non-negative number{unit}, got {value!r}")
         if self.sharing not in SHARING:
             raise GpusimError(f"unknown GPU sharing placement {self.sharing!r}; choose one of {', '.join(SHARING)}")
         if self.placement not in STRATEGIES:
