@@ -427,7 +427,9 @@ class Policy(Protocol):
     """A scheduling policy: any object with this method.
 
     It may also have ``round_interval`` (seconds, or None) to be woken periodically. It must not
-    draw randomness from anywhere but ``rng`` (the run's ``policy`` stream).
+    draw randomness from anywhere but ``rng`` (the run's ``policy`` stream). A policy object may
+    keep state between calls (tiresias, elastic do), so it serves one run: give each run a fresh
+    one (``policies.make``).
     """
 
     def schedule(self, view: View, rng: np.random.Generator) -> Sequence[Decision]: ...
