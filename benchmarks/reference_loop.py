@@ -107,3 +107,98 @@ def fifo_pool_simpy(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], li
     for k, i in enumerate(order):
         out_start[i], out_end[i] = start[k], end[k]
     return out_start, out_end
+
+
+def fifo_pool_least_engine(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], list[float]]:
+    """The least an engine of gpusim's shape can do, on SimPy: ``fifo_pool_simpy`` plus what any
+    such engine must add, each in its cheapest form. Every instant's pass asks a policy (here a
+    plain function) for start decisions against the free GPUs, checks each one (the job is queued,
+    its GPUs are free), gives it concrete GPU ids (the lowest free ones, a bit mask), and logs
+    submits, starts and finishes in columnar arrays. No job objects, no View, no placement
+    strategies, no error messages, no indexes for other policies: a lower bound on the engine's
+    ratio to the bare loop, not an engine."""
+    import simpy
+    from array import array
+
+    order = sorted(range(len(jobs)), key=lambda i: jobs[i].submit_time)
+    submit = [jobs[i].submit_time for i in order]
+    gpus = [jobs[i].num_gpus for i in order]
+    duration = [jobs[i].duration for i in order]
+    n = len(order)
+    start, end = [math.nan] * n, [math.nan] * n
+    held: list[tuple[int, ...]] = [()] * n
+    env = simpy.Environment()
+    pending: dict[int, int] = {}  # queued job -> GPUs it needs, in arrival order
+    arrived: list[int] = []
+    finished: list[int] = []
+    times, kinds, who = array("d"), array("b"), array("l")
+    state = {"free": num_gpus, "mask": (1 << num_gpus) - 1, "arrived": 0, "due": False}
+
+    def policy(queue: dict[int, int], free: int, mask: int) -> list[tuple[int, tuple[int, ...]]]:
+        decisions = []
+        for k, need in queue.items():
+            if need > free:
+                break
+            ids = []
+            for _ in range(need):
+                low = mask & -mask
+                ids.append(low.bit_length() - 1)
+                mask ^= low
+            free -= need
+            decisions.append((k, tuple(ids)))
+        return decisions
+
+    def settle() -> None:
+        if not state["due"] or env.peek() <= env.now:
+            return
+        state["due"] = False
+        now = env.now
+        for k in finished:
+            mask = 0
+            for g in held[k]:
+                mask |= 1 << g
+            state["mask"] |= mask
+            state["free"] += len(held[k])
+            times.append(now), kinds.append(2), who.append(k)
+        finished.clear()
+        for k in arrived:
+            pending[k] = gpus[k]
+            times.append(now), kinds.append(0), who.append(k)
+        arrived.clear()
+        for k, ids in policy(pending, state["free"], state["mask"]):
+            mask = 0
+            for g in ids:
+                mask |= 1 << g
+            if k not in pending or mask & ~state["mask"]:
+                raise ValueError(f"illegal start of job {k} on {ids}")
+            state["mask"] &= ~mask
+            state["free"] -= len(ids)
+            del pending[k]
+            held[k], start[k] = ids, now
+            end[k] = max(now + duration[k], math.nextafter(now, math.inf))
+            env.timeout(_delay(now, end[k]), k).callbacks.append(on_completion)
+            times.append(now), kinds.append(1), who.append(k)
+
+    def on_arrival(_event) -> None:
+        now, k = env.now, state["arrived"]
+        while k < n and submit[k] == now:
+            arrived.append(k)
+            k += 1
+        state["arrived"] = k
+        if k < n:
+            env.timeout(_delay(now, submit[k])).callbacks.append(on_arrival)
+        state["due"] = True
+        settle()
+
+    def on_completion(event) -> None:
+        finished.append(event.value)
+        state["due"] = True
+        settle()
+
+    if n:
+        env.timeout(submit[0]).callbacks.append(on_arrival)
+    env.run()
+    out_start, out_end = [math.nan] * n, [math.nan] * n
+    for k, i in enumerate(order):
+        out_start[i], out_end[i] = start[k], end[k]
+    return out_start, out_end
