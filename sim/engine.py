@@ -32,7 +32,7 @@ from sim.model import (FINISH, PREEMPT, RESIZE, START, STOP, SUBMIT, Cluster, Cl
                        Preempt, Resize, Start, View, Wake, ideal_rate)
 from sim.placement import DEFAULT
 from sim.resources import DEFAULT_SHARING, planner_for, why_never
-from sim.queues import Indexes
+from sim.queues import Indexes, Queue
 from sim.rng import stream
 
 #: A speed model: seconds of a job's ``duration`` done per second of running on the given GPUs
@@ -139,7 +139,7 @@ class _Engine(FaultHandling, Scaling):
         self.running: dict[str, JobState] = {}
         self.by_id = {s.job_id: s for s in self.states}
         self.indexes = Indexes(self.clock, self.states, self.pending.values(), self.running.values())
-        self.view = View(self.clock, self.pending.values(), self.running.values(), self.planner, self.indexes,
+        self.view = View(self.clock, Queue(self.pending), self.running.values(), self.planner, self.indexes,
                          cluster, placement, None if speed is None else self._checked_rate)
         self.events = EventLog([s.job_id for s in self.states])  # job numbers are arrival indices
         self.next_arrival = 0
@@ -181,13 +181,14 @@ class _Engine(FaultHandling, Scaling):
 
     def _schedule_arrivals(self) -> None:
         if self.next_arrival < len(self.states):
-            self._at(self.states[self.next_arrival].submit_time, self._on_arrival)
+            self._at(self.states[self.next_arrival].job.submit_time, self._on_arrival)
 
     def _on_arrival(self, _event) -> None:
-        now = self.env.now
-        while self.next_arrival < len(self.states) and self.states[self.next_arrival].submit_time == now:
-            self.arrived.append(self.states[self.next_arrival])
-            self.next_arrival += 1
+        now, states, k = self.env.now, self.states, self.next_arrival
+        while k < len(states) and states[k].job.submit_time == now:
+            self.arrived.append(states[k])
+            k += 1
+        self.next_arrival = k
         self._schedule_arrivals()
         self.pass_due = True
         self._settle()
@@ -247,7 +248,7 @@ class _Engine(FaultHandling, Scaling):
         state._run += 1
         self.planner.release_job(state._gpus, state.job)
         state._gpus, state._start_time = (), None
-        del self.running[state.job_id]
+        del self.running[state.job.job_id]
         self.done += 1
         self.events.add(now, FINISH, state.index)
 
@@ -319,7 +320,7 @@ class _Engine(FaultHandling, Scaling):
         """A decision's GPUs as a tuple of ints of a size the job may have (whether they are free is
         take's check)."""
         gpus = d.gpus
-        if type(gpus) is tuple and len(gpus) == state.num_gpus:
+        if type(gpus) is tuple and len(gpus) == state.job.num_gpus:
             for g in gpus:
                 if type(g) is not int:
                     break
@@ -344,15 +345,16 @@ class _Engine(FaultHandling, Scaling):
             self.killed.discard(state.index)
         else:
             overhead = self.overhead
+        job = state.job
         del self.pending[state.index]
         if self.indexes.pending is not None:
             self.indexes.pending.remove(state)
-        self.running[state.job_id] = state
+        self.running[job.job_id] = state
         state._running, state._gpus, state._start_time = True, gpus, now
         if state._first_start is None:
             state._first_start = now
         state._progress_from = now + overhead
-        state._rate = 1.0 if self.speed is None and len(gpus) == state.num_gpus else self._checked_rate(state.job, gpus)
+        state._rate = 1.0 if self.speed is None and len(gpus) == job.num_gpus else self._checked_rate(job, gpus)
         if self.slowdown != 1.0:
             state._rate *= self.slowdown  # the time its checkpoints take
         # Work below the clock's resolution would complete within this instant and force a second

@@ -207,12 +207,24 @@ class Planner:
         """The GPUs the strategy would give a job of ``num_gpus`` now, or None if it cannot place it."""
         if num_gpus > self.free_total:
             return None
+        if self._split is _pool and num_gpus > 0:
+            return self._lowest_free(num_gpus)  # what _pool's split gives, without the walk over nodes
         split = self._split(self, num_gpus)
         if split is None:
             return None
         if len(split) == 1:
             return self.on_node(*split[0])
         return tuple(sorted(g for node, k in split for g in self.on_node(node, k)))
+
+    def _lowest_free(self, k: int) -> tuple[int, ...]:
+        """The ``k`` lowest-indexed free GPUs of the cluster (there must be that many)."""
+        mask = self._free_mask
+        out = []
+        for _ in range(k):
+            low = mask & -mask
+            out.append(low.bit_length() - 1)
+            mask ^= low
+        return tuple(out)
 
     def claim(self, num_gpus: int) -> tuple[int, ...] | None:
         """``place`` then ``take`` in one step: the GPUs now held, or None (nothing taken)."""
@@ -221,7 +233,7 @@ class Planner:
             mask = 0
             for g in gpus:
                 mask |= 1 << g
-            self._flip(mask, gpus, -len(gpus))
+            self._flip(mask, -len(gpus))
         return gpus
 
     # Job-aware calls: the same as the count-only ones here; a ``sim.resources.ResourcePlanner``
@@ -276,7 +288,7 @@ class Planner:
         if mask & ~self._free_mask:
             g = next(g for g in gpus if not self.is_free(g))
             raise ValueError(f"GPU {g} (node {self.node_of(g)}) is not free")
-        self._flip(mask, gpus, -len(gpus))
+        self._flip(mask, -len(gpus))
 
     def release(self, gpus: Sequence[int]) -> None:
         """Mark ``gpus`` free, all or none; ValueError names a GPU that is missing, repeated or free."""
@@ -284,18 +296,22 @@ class Planner:
         if mask & self._free_mask:
             g = next(g for g in gpus if self.is_free(g))
             raise ValueError(f"GPU {g} (node {self.node_of(g)}) is already free")
-        self._flip(mask, gpus, len(gpus))
+        self._flip(mask, len(gpus))
 
-    def _flip(self, mask: int, gpus: Sequence[int], change: int) -> None:
-        """Toggle the GPUs of ``mask`` (all free, or all busy) and move their nodes between free counts."""
+    def _flip(self, mask: int, change: int) -> None:
+        """Toggle the GPUs of ``mask`` (all free, or all busy; ``change`` GPUs more free) and move
+        their nodes between free counts."""
         layout, by_free = self._layout, self._by_free
+        node_of, offsets, cap_masks = layout.node_of, layout.offsets, layout.cap_masks
         old = self._free_mask
         new = self._free_mask = old ^ mask
-        for node in {layout.node_of[g] for g in gpus}:
-            off, cap_mask = layout.offsets[node], layout.cap_masks[node]
+        while mask:  # each node of the mask once: its lowest GPU's node, then drop that node's bits
+            node = node_of[(mask & -mask).bit_length() - 1]
+            off, cap_mask = offsets[node], cap_masks[node]
             bit = 1 << node
             by_free[(old >> off & cap_mask).bit_count()] ^= bit
             by_free[(new >> off & cap_mask).bit_count()] |= bit
+            mask &= ~(cap_mask << off)
         self.free_total += change
 
     def _mask_of(self, gpus: Sequence[int]) -> tuple[int, Sequence[int]]:

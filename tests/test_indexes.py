@@ -119,3 +119,23 @@ def test_event_log_reads_as_the_events_it_was_given():
         pass
     else:
         raise AssertionError("no IndexError past the end")
+
+
+def test_queue_is_a_live_read_only_sequence_in_key_order():
+    """View.pending: the SortedDict's values in key (arrival) order, as a Sequence, kept live."""
+    from collections.abc import Sequence
+
+    from sortedcontainers import SortedDict
+
+    from sim.queues import Queue
+
+    jobs = SortedDict({5: "e", 1: "a", 3: "c"})
+    queue = Queue(jobs)
+    assert isinstance(queue, Sequence)
+    assert list(queue) == ["a", "c", "e"] and len(queue) == 3
+    assert queue[0] == "a" and queue[-1] == "e" and list(reversed(queue)) == ["e", "c", "a"]
+    assert "c" in queue and queue.index("e") == 2
+    jobs[2] = "b"  # a preempted job back at its arrival position
+    del jobs[5]
+    assert list(queue) == ["a", "b", "c"] and len(queue) == 3 and queue[1] == "b"
+    assert not hasattr(queue, "append") and not hasattr(queue, "__setitem__")

@@ -274,3 +274,41 @@ def test_copy_is_independent_both_ways():
     c.release((0,))
     assert not p.is_free(0)
     assert p.place(1) == (4,) and c.place(1) == (0,)
+
+
+# --- the indexes against a plain recount --------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("seed", range(5))
+def test_indexes_match_a_plain_recount_through_random_claims_and_releases(strategy, seed):
+    """After every claim and release, free counts per node, the nodes holding k GPUs and pool's
+    choice (the lowest free GPUs, whatever their nodes) equal a recount from the set of busy GPUs."""
+    import random
+
+    rng = random.Random(seed)
+    caps = [rng.choice([0, 1, 2, 4, 8]) for _ in range(rng.randint(1, 12))]
+    if not any(caps):
+        caps[0] = 4
+    p, busy, held = Planner(caps, strategy), set(), []
+    first = [sum(caps[:i]) for i in range(len(caps))]
+    for _ in range(200):
+        if held and rng.random() < 0.45:
+            gpus = held.pop(rng.randrange(len(held)))
+            p.release(gpus)
+            busy -= set(gpus)
+        else:
+            n = rng.choice([1, 1, 2, 3, 4, 8, 9])
+            free = [g for g in range(sum(caps)) if g not in busy]
+            if strategy == "pool":
+                assert p.place(n) == (tuple(free[:n]) if n <= len(free) else None)
+            gpus = p.claim(n)
+            if gpus is not None:
+                assert not busy & set(gpus)
+                busy |= set(gpus)
+                held.append(gpus)
+        per_node = tuple(sum(1 for g in range(first[i], first[i] + caps[i]) if g not in busy) for i in range(len(caps)))
+        assert p.free_per_node() == per_node
+        assert p.free_total == sum(caps) - len(busy)
+        for k in range(1, 9):
+            assert p.nodes_with(k) == [i for i, f in enumerate(per_node) if f >= k]
