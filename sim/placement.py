@@ -217,14 +217,21 @@ class Planner:
         return tuple(sorted(g for node, k in split for g in self.on_node(node, k)))
 
     def _lowest_free(self, k: int) -> tuple[int, ...]:
-        """The ``k`` lowest-indexed free GPUs of the cluster (there must be that many)."""
-        mask = self._free_mask
-        out = []
-        for _ in range(k):
-            low = mask & -mask
-            out.append(low.bit_length() - 1)
-            mask ^= low
-        return tuple(out)
+        """The ``k`` lowest-indexed free GPUs of the cluster (there must be that many), node by node
+        (small integers: the whole free mask of a large cluster is costly to take apart bit by bit)."""
+        layout, out = self._layout, []
+        nodes = layout.all_nodes & ~self._by_free[0]
+        while True:
+            node = _lowest(nodes)
+            off = layout.offsets[node]
+            free = self._free_mask >> off & layout.cap_masks[node]
+            while free:
+                low = free & -free
+                out.append(off + low.bit_length() - 1)
+                if len(out) == k:
+                    return tuple(out)
+                free ^= low
+            nodes ^= 1 << node
 
     def claim(self, num_gpus: int) -> tuple[int, ...] | None:
         """``place`` then ``take`` in one step: the GPUs now held, or None (nothing taken)."""
@@ -233,7 +240,7 @@ class Planner:
             mask = 0
             for g in gpus:
                 mask |= 1 << g
-            self._flip(mask, -len(gpus))
+            self._flip(mask, gpus, -len(gpus))
         return gpus
 
     # Job-aware calls: the same as the count-only ones here; a ``sim.resources.ResourcePlanner``
@@ -285,10 +292,10 @@ class Planner:
     def take(self, gpus: Sequence[int]) -> None:
         """Mark ``gpus`` busy, all or none; ValueError names a GPU that is missing, repeated or busy."""
         mask, gpus = self._mask_of(gpus)
-        if mask & ~self._free_mask:
+        if mask & self._free_mask != mask:
             g = next(g for g in gpus if not self.is_free(g))
             raise ValueError(f"GPU {g} (node {self.node_of(g)}) is not free")
-        self._flip(mask, -len(gpus))
+        self._flip(mask, gpus, -len(gpus))
 
     def release(self, gpus: Sequence[int]) -> None:
         """Mark ``gpus`` free, all or none; ValueError names a GPU that is missing, repeated or free."""
@@ -296,22 +303,19 @@ class Planner:
         if mask & self._free_mask:
             g = next(g for g in gpus if self.is_free(g))
             raise ValueError(f"GPU {g} (node {self.node_of(g)}) is already free")
-        self._flip(mask, len(gpus))
+        self._flip(mask, gpus, len(gpus))
 
-    def _flip(self, mask: int, change: int) -> None:
-        """Toggle the GPUs of ``mask`` (all free, or all busy; ``change`` GPUs more free) and move
-        their nodes between free counts."""
+    def _flip(self, mask: int, gpus: Sequence[int], change: int) -> None:
+        """Toggle ``gpus`` (their bit mask ``mask``; all free, or all busy; ``change`` GPUs more free)
+        and move their nodes between free counts."""
         layout, by_free = self._layout, self._by_free
-        node_of, offsets, cap_masks = layout.node_of, layout.offsets, layout.cap_masks
         old = self._free_mask
         new = self._free_mask = old ^ mask
-        while mask:  # each node of the mask once: its lowest GPU's node, then drop that node's bits
-            node = node_of[(mask & -mask).bit_length() - 1]
-            off, cap_mask = offsets[node], cap_masks[node]
+        for node in {layout.node_of[g] for g in gpus}:
+            off, cap_mask = layout.offsets[node], layout.cap_masks[node]
             bit = 1 << node
             by_free[(old >> off & cap_mask).bit_count()] ^= bit
             by_free[(new >> off & cap_mask).bit_count()] |= bit
-            mask &= ~(cap_mask << off)
         self.free_total += change
 
     def _mask_of(self, gpus: Sequence[int]) -> tuple[int, Sequence[int]]:
