@@ -5,15 +5,22 @@ Definitions (time 0 is the first submission):
 ``bounded_slowdown`` = max(1, jct / max(duration, 10 s)); ``makespan`` = last end − first submit
 (the stop time instead when some jobs are unfinished); ``utilization`` = busy GPU-seconds /
 (total GPUs × makespan), where a GPU is busy from a job's start to its preemption or end (restart
-overheads included). Statistics over jobs cover finished jobs only; unfinished ones are counted.
+overheads included). Statistics over jobs cover finished jobs only (those unfinished at a stop are
+censored: left out, so the averages understate); unfinished ones are counted. Percentiles
+(``median_jct``, ``p95_jct``, ``p99_jct``) interpolate linearly between the sorted JCTs (numpy's
+default, Hyndman and Fan's type 7). ``preemptions`` (and ``resizes``) count the events of the jobs
+passed in, finished or not. ``makespan`` and ``utilization`` are whole-run figures (busy GPU-seconds
+come from the whole log): pass every job for them (a sweep's trim takes them from the whole run).
 
 Deadlines: ``deadline_jobs`` counts finished jobs with a deadline; ``deadline_miss_ratio`` is the
 fraction of them that end after their deadline and ``avg_tardiness`` the mean of
-max(0, end − deadline) over them (both NaN when there is none). ``jain_fairness`` is Jain's index
+max(0, end − deadline) over them (both NaN when there is none; a job unfinished at a stop is left
+out even when its deadline has passed). ``jain_fairness`` is Jain's index
 (Σx)² / (n·Σx²) over groups — users, or VCs when no job has a user — of each group's mean
 duration / JCT over its finished jobs (1 / slowdown: how fast the group's work got done). It is 1
-when every group is served alike and tends to 1/n as one group is starved; NaN with fewer than
-two groups.
+when every group is served alike and k/n when k of the n groups are served alike and the others
+get next to nothing (1/n: one group takes all); NaN with fewer than two groups. A group none of
+whose jobs finished is left out, so a group starved until a stop does not lower it.
 
 Shared GPUs (the resource model with ``gpu_milli`` < 1000 on one-GPU jobs): ``utilization`` and
 ``busy_gpus`` count every job as holding its whole GPUs, so a GPU shared by k jobs counts k times
@@ -156,12 +163,12 @@ def _pct(xs: Sequence[float], q: float) -> float:
 def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict:
     """Scalar statistics of one run (see the module docstring); NaN where there is no finished job."""
     columns = _columns(events)  # read once, used twice
-    starts, ends, _ = _per_job(jobs, columns)
+    starts, ends, preempted = _per_job(jobs, columns)
     done = [j for j, end in zip(jobs, ends) if end is not None]  # parallel lists, no tuple per job
     done_starts = [start for start, end in zip(starts, ends) if end is not None]
     done_ends = [end for end in ends if end is not None]
     jct = [end - j.submit_time for j, end in zip(done, done_ends)]
-    times, kinds, _, _ = columns
+    times, kinds, ids, _ = columns
     stops = [t for t, k in zip(times, kinds) if k == STOP] if kinds.count(STOP) else []
     first = min((j.submit_time for j in jobs), default=0.0)
     last = stops[-1] if stops else max(done_ends, default=first)
@@ -178,11 +185,19 @@ def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict
         "utilization": _busy(columns) / (num_gpus * makespan) if makespan > 0 else math.nan,
         "avg_slowdown": _mean([c / j.duration for j, c in zip(done, jct)]),
         "avg_bounded_slowdown": _mean([max(1.0, c / max(j.duration, BOUNDED_SLOWDOWN_FLOOR)) for j, c in zip(done, jct)]),
-        "preemptions": kinds.count(PREEMPT),
+        "preemptions": sum(preempted),  # of these jobs: a sweep's trim passes only some
         **_deadline_stats(zip((j.deadline for j in done), done_ends)),
         "jain_fairness": jain_index(list(_group_shares(jobs, zip(done, jct)).values())),
-        **_resizes(kinds.count(RESIZE)),
+        **_resizes(_count(RESIZE, jobs, kinds, ids)),
     }
+
+
+def _count(kind: int, jobs: Sequence[Job], kinds: Sequence[int], ids: Sequence[str]) -> int:
+    """How many events of ``kind`` the log has for ``jobs``."""
+    if not kinds.count(kind):  # most runs: no pass over the log
+        return 0
+    mine = {j.job_id for j in jobs}
+    return sum(1 for k, job_id in zip(kinds, ids) if k == kind and job_id in mine)
 
 
 def _resizes(n: int) -> dict:
@@ -218,8 +233,9 @@ def jain_index(xs: Sequence[float]) -> float:
 def group_shares(jobs: Sequence[Job], events: Iterable[Event]) -> dict[str, float]:
     """Per user (per VC when no job has a user; empty when neither): the mean over the group's
     finished jobs of duration / JCT (1 / slowdown: the speed at which the group's work got done,
-    1 = never waited). Jain's index over these is 1 when every group is served alike and falls
-    towards 1/n as one group is starved. Jobs without a group or unfinished are left out."""
+    1 = never waited). Jain's index over these is 1 when every group is served alike and k/n when
+    only k of the n groups are served. Jobs without a group or unfinished are left out (so is a
+    group with no finished job)."""
     _, ends, _ = _per_job(jobs, _columns(events))
     return _group_shares(jobs, [(j, end - j.submit_time) for j, end in zip(jobs, ends) if end is not None])
 
@@ -352,6 +368,8 @@ def timeseries(events: Iterable[Event], gpus_by_id: Mapping[str, int],
 def _share_timeseries(events, gpus_by_id, milli_by_id) -> list[tuple[float, int, int, float]]:
     """:func:`timeseries` with the share-weighted busy GPUs as a fourth value: its rows, each
     with the thousandths of GPU capacity held by the running jobs at that time."""
+    if not isinstance(events, EventLog):
+        events = list(events)  # read twice: a one-pass iterable would give the second reading nothing
     plain = timeseries(events, gpus_by_id)
     used, held, at = 0, {}, iter(plain)
     out = []

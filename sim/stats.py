@@ -465,7 +465,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def notes(rows: Sequence[Mapping], table: Sequence[Mapping]) -> list[str]:
-    """What a reader of the table should know: failed runs, runs without a value, unpaired seeds."""
+    """What a reader of the table should know: failed runs, runs without a value, unpaired seeds, and
+    runs stopped with unfinished jobs (their job statistics are censored)."""
     out = []
     failed = failures(rows)
     if failed:
@@ -481,4 +482,9 @@ def notes(rows: Sequence[Mapping], table: Sequence[Mapping]) -> list[str]:
                    "comparison and are left out of it")
     if any(r["baseline"] is not None and r["policy"] != r["baseline"] and not r["pairs"] for r in table):
         out.append("some configurations have no baseline run with the same settings and seeds")
+    stopped = [r["unfinished"] for r in rows if r["status"] == "ok" and r.get("unfinished")]
+    if stopped:  # censored: the jobs left running at the stop are not in the averages
+        ok = sum(1 for r in rows if r["status"] == "ok")
+        out.append(f"{len(stopped)} of {ok} ok runs stopped with unfinished jobs (up to {max(stopped)}); their job "
+                   "statistics (JCT, wait, slowdown) cover finished jobs only and understate")
     return out
