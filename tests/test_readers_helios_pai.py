@@ -155,14 +155,17 @@ def test_helios_skip_counts_bad_rows_by_problem(tmp_path):
 
 # pai_task_table.csv, worked out by hand from the README's units:
 #   j2/tensorflow starts first (900); j1/worker and j3/worker tie at 1000 (j1 first in the file);
-#   j1/worker: 2 instances × 50 % → 1 GPU, 500 milli each; 600 % CPU → 6000 milli; 29.296875 GB → 30000 MiB;
-#   j3/worker: 4 × 200 % → 8 GPUs (whole GPUs: no gpu_milli); j7/worker: 3 × 30 % = 0.9 → 1 GPU, 300 milli.
+#   plan_* are per instance and the canonical requests the whole task's, so each is × inst_num:
+#   j1/worker: 2 instances × 50 % → 1 whole GPU (no gpu_milli); 2 × 600 % CPU → 12000 milli;
+#   2 × 29.296875 GB → 60000 MiB;
+#   j3/worker: 4 × 200 % → 8 GPUs (whole GPUs: no gpu_milli); 4 × 1200 % → 48000; 4 × 64 GB → 262144 MiB;
+#   j7/worker: 3 × 30 % = 0.9 → 1 GPU at 900 milli; 3 × 350 % → 10500; 3 × 4.5 GB → 13824 MiB.
 #   Left out: j1/ps and j8/ps (no GPU), j4 (no end), j5 (no start), j6 (end == start).
 PAI_EXPECTED = [
     ("j2/tensorflow", 0.0, 1, 60.0, "Failed", "V100", None, 8000, 16384),
-    ("j1/worker", 100.0, 1, 600.0, "Terminated", "MISC", 500, 6000, 30000),
-    ("j3/worker", 100.0, 8, 100.0, "Terminated", "T4", None, 12000, 65536),
-    ("j7/worker", 600.0, 1, 30.0, "Terminated", "MISC", 300, 3500, 4608),
+    ("j1/worker", 100.0, 1, 600.0, "Terminated", "MISC", None, 12000, 60000),
+    ("j3/worker", 100.0, 8, 100.0, "Terminated", "T4", None, 48000, 262144),
+    ("j7/worker", 600.0, 1, 30.0, "Terminated", "MISC", 900, 10500, 13824),
 ]
 PAI_EXCLUDED = {"with zero GPUs": 2, "still running at the end of the trace": 1, "that never started": 1,
                 "that ran for zero seconds": 1}
@@ -193,11 +196,12 @@ def test_pai_header_fixture_uses_the_published_header():
 
 
 def test_pai_gpu_count_rounds_up_without_float_noise(tmp_path):
-    """num_gpus is the ceiling of inst_num × plan_gpu / 100, exact even where the float product is not."""
-    # 250 × 64.4 % is exactly 161 GPUs; 3 × 33.4 % is 1.002 GPUs → 2; 8 × 12.5 % is exactly 1.
+    """num_gpus is the ceiling of inst_num × plan_gpu / 100, exact even where the float product is not;
+    gpu_milli is the share of each of those GPUs (none when they are full)."""
+    # 250 × 64.4 % is exactly 161 full GPUs; 3 × 33.4 % is 1.002 GPUs → 2 at 501 each; 8 × 12.5 % is exactly 1.
     path = write(tmp_path, "a,w,250,Terminated,0,10,100,1,64.4,\nb,w,3,Terminated,0,10,100,1,33.4,\n"
                            "c,w,8,Terminated,0,10,100,1,12.5,\n")
-    assert [(j.num_gpus, j.gpu_milli) for j in pai.read(path).jobs] == [(161, 644), (2, 334), (1, 125)]
+    assert [(j.num_gpus, j.gpu_milli) for j in pai.read(path).jobs] == [(161, None), (2, 501), (1, None)]
 
 
 PAI_GOOD = "j,w,1,Terminated,0,10,100,1,100,V100"

@@ -2,12 +2,15 @@
 plan_cpu,plan_mem,plan_gpu,gpu_type``, without a header row in the real table (a file that has
 one is accepted too); see docs/formats/pai2020.md.
 
-One job per task row: ``job_id`` is ``job_name/task_name``; ``num_gpus`` is
-``ceil(inst_num * plan_gpu / 100)`` (``plan_gpu`` is percent of one GPU per instance) and
-``gpu_milli`` is ``round(plan_gpu * 10)``, each instance's share of a GPU, when ``plan_gpu`` < 100.
-The table has no submit time, so ``submit_time`` is the task's ``start_time`` (a replay starts
-with no queueing history); ``duration`` is ``end_time - start_time`` in seconds. Per instance:
-``cpu_milli`` is ``plan_cpu * 10`` (percent of a core), ``memory_mib`` is ``plan_mem * 1024`` (GB).
+One job per task row: ``job_id`` is ``job_name/task_name``. The ``plan_*`` columns are per
+instance, the canonical requests are the whole job's, so each is multiplied by ``inst_num``: the
+task asks for ``inst_num * plan_gpu / 100`` GPUs (``plan_gpu`` is percent of one GPU), held as
+``num_gpus = ceil`` of that and, when those GPUs are not all full, ``gpu_milli`` = the task's
+thousandths of a GPU / ``num_gpus`` (the share of each of its GPUs; two instances at 50 % are one
+whole GPU, three at 30 % one GPU at 900); ``cpu_milli`` is ``inst_num * plan_cpu * 10`` (percent of
+a core) and ``memory_mib`` ``inst_num * plan_mem * 1024`` (GB). The table has no submit time, so
+``submit_time`` is the task's ``start_time`` (a replay starts with no queueing history);
+``duration`` is ``end_time - start_time`` in seconds.
 Left out by rule, and counted: tasks without GPUs, tasks that never started or were still
 running at the end of the trace (no start or end time), and tasks that ran for zero seconds.
 """
@@ -89,17 +92,22 @@ def _fields(rows: Rows, row: dict[str, str]) -> dict | None:
     if end == start:
         rows.exclude("that ran for zero seconds")
         return None
+    # The task's thousandths of a GPU, rounded first so that float error cannot add a GPU
+    # (250 × 64.4 % is 161,000.00000000003 milli).
+    milli = round(inst_num * plan_gpu * 10, 6)
+    num_gpus = max(1, whole(milli / 1000, "inst_num × plan_gpu", up=True))  # plan_gpu > 0: some GPU
+    share = max(1, whole(milli / num_gpus, "inst_num × plan_gpu"))  # a share too small to write is 1 milli
     return {
         "job_id": f"{job_name}/{task_name}",
         "submit_time": start,
-        # rounded first so that float error cannot add a GPU (250 × 64.4 / 100 is 161.00000000000003)
-        "num_gpus": whole(round(inst_num * plan_gpu / 100, 9), "inst_num × plan_gpu", up=True),
+        "num_gpus": num_gpus,
         "duration": end - start,
         "status": row["status"].strip() or None,
         "gpu_type": row["gpu_type"].strip() or None,
-        "gpu_milli": round(plan_gpu * 10) if plan_gpu < 100 else None,
-        "cpu_milli": whole(plan_cpu * 10, "plan_cpu") if plan_cpu is not None else None,
-        "memory_mib": whole(plan_mem * 1024, "plan_mem") if plan_mem is not None else None,
+        "gpu_milli": share if share < 1000 else None,
+        # plan_cpu and plan_mem are per instance; the canonical requests are the whole job's
+        "cpu_milli": whole(inst_num * plan_cpu * 10, "plan_cpu") if plan_cpu is not None else None,
+        "memory_mib": whole(inst_num * plan_mem * 1024, "plan_mem") if plan_mem is not None else None,
     }
 
 

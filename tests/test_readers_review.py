@@ -1,0 +1,54 @@
+"""Defects found in a review of the trace readers, each pinned by a small hand-made file.
+
+Expected values are worked out by hand in the comments, never by calling the reader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from traces import pai
+
+
+def write(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+# --- PAI 2020: plan_* are per instance, the canonical requests the whole job's ----------------
+
+# The README's Task_B is two worker instances at 50 % of a GPU, 400 % CPU each (here with
+# 29.296875 GB, the README's other example): together one whole GPU, 8 cores, 60,000 MiB.
+# c: three instances at 30 % = 90 % of one GPU; 350 % CPU and 4.5 GB each → 10.5 cores, 13,824 MiB.
+# d: three at 33.4 % = 100.2 % → 2 GPUs, each 501 thousandths full.
+# e: eight at 12.5 % = exactly one whole GPU.
+PAI_TASKS = ("b,worker,2.0,Terminated,0,10,400.0,29.296875,50.0,MISC\n"
+             "c,worker,3.0,Terminated,0,10,350.0,4.5,30.0,MISC\n"
+             "d,worker,3,Terminated,0,10,100,1,33.4,\n"
+             "e,worker,8,Terminated,0,10,100,1,12.5,\n")
+PAI_WHOLE_JOB = [("b/worker", 1, None, 8000, 60000), ("c/worker", 1, 900, 10500, 13824),
+                 ("d/worker", 2, 501, 3000, 3072), ("e/worker", 1, None, 8000, 8192)]
+
+
+def test_pai_multi_instance_task_asks_for_all_its_instances(tmp_path):
+    """A task of several instances asks for the CPU, memory and GPU share of all of them (the
+    canonical cpu_milli/memory_mib are the whole job's, gpu_milli the share of each of its GPUs)."""
+    trace = pai.read(write(tmp_path, PAI_TASKS))
+    assert [(j.job_id, j.num_gpus, j.gpu_milli, j.cpu_milli, j.memory_mib) for j in trace.jobs] == PAI_WHOLE_JOB
+
+
+def test_pai_gpu_demand_is_conserved(tmp_path):
+    """num_gpus × share of each GPU is the task's GPU demand, inst_num × plan_gpu (in thousandths)."""
+    demand = {"b/worker": 1000, "c/worker": 900, "d/worker": 1002, "e/worker": 1000}  # 2×500, 3×300, 3×334, 8×125
+    for job in pai.read(write(tmp_path, PAI_TASKS)).jobs:
+        assert abs(job.num_gpus * (job.gpu_milli or 1000) - demand[job.job_id]) <= job.num_gpus / 2
+
+
+def test_pai_task_with_a_tiny_gpu_share_still_asks_for_a_gpu(tmp_path):
+    """plan_gpu > 0, however small, is a GPU task: one GPU at the smallest share (1 thousandth),
+    never a CPU-only job of zero GPUs (which a run without --resources skips)."""
+    trace = pai.read(write(tmp_path, "t,worker,1,Terminated,0,10,100,1,1e-9,\n"))
+    assert [(j.num_gpus, j.gpu_milli) for j in trace.jobs] == [(1, 1)]
