@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from traces import pai
+from sim.errors import GpusimError
+from traces import formats, pai, swf
+from traces.table import ReadOptions
 
 
 def write(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
@@ -52,3 +54,37 @@ def test_pai_task_with_a_tiny_gpu_share_still_asks_for_a_gpu(tmp_path):
     never a CPU-only job of zero GPUs (which a run without --resources skips)."""
     trace = pai.read(write(tmp_path, "t,worker,1,Terminated,0,10,100,1,1e-9,\n"))
     assert [(j.num_gpus, j.gpu_milli) for j in trace.jobs] == [(1, 1)]
+
+
+# --- SWF ------------------------------------------------------------------------------------
+
+def swf_line(job: int, submit: int, run: int, procs: str) -> str:
+    return f"{job} {submit} 0 {run} {procs} -1 -1 {procs} -1 -1 1 1 1 -1 -1 -1 -1 -1\n"
+
+
+def test_swf_processor_count_beyond_64_bits_is_a_bad_row(tmp_path):
+    """A processor count no 64-bit integer holds is a bad row at its line, not a job of 10^30 GPUs
+    (which ``trace convert`` could not write to Parquet nor read back from CSV)."""
+    path = write(tmp_path, "; MaxProcs: 8\n" + swf_line(1, 0, 10, "1") + swf_line(2, 5, 10, "1e30"), "big.swf")
+    with pytest.raises(GpusimError, match=r"big\.swf:3: .*processors is too large"):
+        swf.read(path)
+    trace = swf.read(path, ReadOptions(on_error="skip"))
+    assert [j.job_id for j in trace.jobs] == ["1"]
+    assert trace.skipped == {"allocated processors is too large": 1}
+
+
+def test_swf_with_a_byte_order_mark_reads_its_header_and_jobs(tmp_path):
+    """A UTF-8 byte order mark (an editor's) is not part of the first line: the header comment
+    stays a comment and both jobs are read, as every CSV reader does."""
+    path = write(tmp_path, "\ufeff; MaxProcs: 8\n" + swf_line(1, 0, 10, "2") + swf_line(2, 5, 20, "4"), "bom.swf")
+    assert formats.detect(path) == "swf"
+    trace = swf.read(path)
+    assert [(j.job_id, j.submit_time, j.num_gpus, j.duration) for j in trace.jobs] == [("1", 0.0, 2, 10.0),
+                                                                                       ("2", 5.0, 4, 20.0)]
+    assert trace.cluster == "1x8"
+
+
+def test_swf_byte_order_mark_before_a_job_line(tmp_path):
+    """A file without header whose first job line follows a byte order mark keeps that job."""
+    path = write(tmp_path, "\ufeff" + swf_line(7, 0, 10, "1"), "bom2.swf")
+    assert [j.job_id for j in swf.read(path).jobs] == ["7"]

@@ -27,7 +27,7 @@ from typing import TextIO
 
 from sim.errors import GpusimError
 from sim.model import Cluster
-from traces.table import BadRow, ReadOptions, Rows, Trace, number, shown
+from traces.table import LARGEST_INT, BadRow, ReadOptions, Rows, Trace, number, shown
 
 FORMAT = "swf"
 FIELDS = ("job number", "submit time", "wait time", "run time", "allocated processors", "average CPU time",
@@ -73,8 +73,9 @@ def _open(path: Path) -> TextIO:
         with path.open("rb") as raw:
             gzipped = raw.read(2) == _GZIP_MAGIC
         if gzipped:
-            return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-        return path.open(encoding="utf-8", errors="replace")
+            return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
+        # utf-8-sig: a byte order mark would otherwise glue itself to the first line's ';' or number
+        return path.open(encoding="utf-8-sig", errors="replace")
     except OSError as err:
         raise GpusimError(f"{path}: cannot read: {err.strerror or err}") from None
 
@@ -123,6 +124,8 @@ def _job(parts: list[str], per_gpu: int) -> tuple[dict, bool] | str:
         return "with no processor count (allocated and requested -1 or 0)"
     if not procs.is_integer():
         raise BadRow(f"{'requested' if requested else 'allocated'} processors is not an integer", repr(procs))
+    if procs > LARGEST_INT:  # the canonical table holds 64-bit counts
+        raise BadRow(f"{'requested' if requested else 'allocated'} processors is too large", repr(procs))
     fields = {"job_id": parts[0], "submit_time": submit, "num_gpus": -(-int(procs) // per_gpu), "duration": run}
     if values[8] > 0:
         fields["estimate"] = values[8]
