@@ -5,12 +5,13 @@ Expected values are worked out by hand in the comments, never by calling the rea
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
 
 from sim.errors import GpusimError
-from traces import formats, pai, swf
+from traces import alibaba, canonical, formats, pai, swf
 from traces.table import ReadOptions
 
 
@@ -88,3 +89,46 @@ def test_swf_byte_order_mark_before_a_job_line(tmp_path):
     """A file without header whose first job line follows a byte order mark keeps that job."""
     path = write(tmp_path, "\ufeff" + swf_line(7, 0, 10, "1"), "bom2.swf")
     assert [j.job_id for j in swf.read(path).jobs] == ["7"]
+
+
+# --- gzip: detection looks inside a .gz, so every reader must read one -----------------------
+
+ALIBABA = ("name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,"
+           "scheduled_time\n"
+           "p0,1000,512,1,500,,LS,Running,0,100,10\n"
+           "p1,2000,1024,2,1000,,BE,Failed,5,50,5\n")
+CANONICAL = "job_id,submit_time,num_gpus,duration\na,10,1,5\nb,0,2,7\n"
+
+
+def gzipped(tmp_path: Path, text: str, name: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode("utf-8")))
+    return path
+
+
+@pytest.mark.parametrize("text, name, expected", [
+    # p0: submit 0, 100 − 10 = 90 s, censored (the last deletion); p1: submit 5, 50 − 5 = 45 s
+    (ALIBABA, "pods.csv.gz", [("p0", 0.0, 1, 90.0), ("p1", 5.0, 2, 45.0)]),
+    # b submits first (0), a at 10
+    (CANONICAL, "jobs.csv.gz", [("b", 0.0, 2, 7.0), ("a", 10.0, 1, 5.0)]),
+])
+def test_gzipped_file_reads_like_the_plain_one(tmp_path, text, name, expected):
+    """A gzipped pod list or canonical CSV (detected through the gzip) is read, not refused."""
+    path = gzipped(tmp_path, text, name)
+    trace = formats.read(path)
+    assert [(j.job_id, j.submit_time, j.num_gpus, j.duration) for j in trace.jobs] == expected
+
+
+def test_gzipped_alibaba_and_canonical_through_their_own_readers(tmp_path):
+    """The readers' own ``read`` (the public API) take the gzipped files too."""
+    assert len(alibaba.read(gzipped(tmp_path, ALIBABA, "pods.csv.gz")).jobs) == 2
+    assert len(canonical.read(gzipped(tmp_path, CANONICAL, "jobs.csv.gz")).jobs) == 2
+
+
+def test_damaged_gzip_is_one_error_naming_the_file(tmp_path):
+    """A truncated .gz is a GpusimError naming the file, for the readers that now open gzip."""
+    for text, name, read in ((ALIBABA, "pods.csv.gz", alibaba.read), (CANONICAL, "jobs.csv.gz", canonical.read)):
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(text.encode("utf-8") * 50)[:60])
+        with pytest.raises(GpusimError, match=rf"{name}"):
+            read(path)

@@ -28,11 +28,13 @@ import csv
 import dataclasses
 import math
 import re
+import zlib
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from sim.errors import GpusimError
+from traces.philly import open_text
 from traces.table import BadRow, ReadOptions, Rows, Trace, check_header, number, shown
 
 FORMAT = "alibaba2023"
@@ -52,12 +54,8 @@ def sniff(head: str) -> bool:
 
 def _csv_rows(path: Path, required: tuple[str, ...]):
     """Yield ``(line, header, row)`` for each non-blank row; file-level problems raise GpusimError."""
-    try:
-        # surrogateescape keeps undecodable bytes, so _cells can name the row that has them
-        handle = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
-    except OSError as err:
-        raise GpusimError(f"{path}: cannot read: {err.strerror or err}") from None
-    with handle:
+    # surrogateescape keeps undecodable bytes, so _cells can name the row that has them
+    with open_text(path, errors="surrogateescape") as handle:
         reader = csv.reader(handle)
         try:
             header = [h.strip() for h in next(reader, [])]
@@ -69,6 +67,8 @@ def _csv_rows(path: Path, required: tuple[str, ...]):
                     yield reader.line_num, header, row
         except csv.Error as err:
             raise GpusimError(f"{path}:{reader.line_num}: not valid CSV: {err}") from None
+        except (OSError, EOFError, zlib.error) as err:  # a damaged or truncated .gz
+            raise GpusimError(f"{path}: cannot read near line {reader.line_num + 1}: {err}") from None
 
 
 def _cells(header: list[str], row: list[str]) -> dict[str, str]:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import csv
 import itertools
+import zlib
 from pathlib import Path
 
 from sim.errors import GpusimError
+from traces.philly import open_text
 from traces.table import COLUMNS, BadRow, ReadOptions, Rows, Trace, check_header, number, shown
 
 REQUIRED = COLUMNS[:4]
@@ -125,11 +127,7 @@ def read(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
     if is_parquet(path):
         return read_parquet(path, options)
     rows = Rows(path, options)
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as err:
-        raise GpusimError(f"{path}: cannot read: {err.strerror}") from None
-    with handle:
+    with open_text(path) as handle:  # plain or gzipped
         reader = csv.reader(handle)
         try:
             header = [h.strip() for h in next(reader, [])]
@@ -148,6 +146,8 @@ def read(path: str | Path, options: ReadOptions = ReadOptions()) -> Trace:
             raise GpusimError(f"{path}:{reader.line_num}: not valid CSV: {err}") from None
         except UnicodeDecodeError as err:  # the decoder reads ahead, so the line is approximate
             raise GpusimError(f"{path}: not UTF-8 text (byte {err.start} of a block read near line {reader.line_num + 1})") from None
+        except (OSError, EOFError, zlib.error) as err:  # a damaged or truncated .gz
+            raise GpusimError(f"{path}: cannot read near line {reader.line_num + 1}: {err}") from None
     unknown = [c for c in header if c not in COLUMNS]
     notes = (f"{path}: ignored unknown column(s): {shown(', '.join(unknown))}",) if unknown else ()
     return rows.finish("canonical", notes)

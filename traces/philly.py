@@ -7,8 +7,9 @@ the virtual cluster (``vc``); ``gpu_time`` must equal ``duration * num_gpus`` an
 kept. Philly has no job ids: each job is named ``philly-<line>`` after its line in the file (the
 header is line 1), so ids are stable for a given file. Rows are not time-sorted in the real file.
 
-This module also holds two helpers the other CSV readers share: ``CsvFile`` (a CSV read row by
-row, its problems reported as ``file:line``) and ``utc_seconds`` (a naive UTC time to epoch seconds).
+This module also holds helpers the other CSV readers share: ``CsvFile`` (a CSV read row by row,
+its problems reported as ``file:line``), ``open_text`` (a plain or gzipped file as text) and
+``utc_seconds`` (a naive UTC time to epoch seconds).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
 
 from sim.errors import GpusimError
 from traces.table import BadRow, ReadOptions, Rows, Trace, check_header, number, shown
@@ -47,6 +49,19 @@ def utc_seconds(text: str | None, column: str) -> float:
         raise BadRow(f"{column} is not a valid date and time", repr(text)) from None
 
 
+def open_text(path: Path, errors: str = "strict") -> TextIO:
+    """``path`` opened as UTF-8 text for ``csv`` (a leading byte order mark dropped), gunzipped
+    when it starts with gzip's magic bytes, whatever its name (format detection looks inside a
+    .gz, so every reader must read one); GpusimError when it cannot be opened."""
+    try:
+        with path.open("rb") as raw:
+            zipped = raw.read(2) == b"\x1f\x8b"
+        return (gzip.open(path, "rt", newline="", encoding="utf-8-sig", errors=errors) if zipped
+                else path.open(newline="", encoding="utf-8-sig", errors=errors))
+    except OSError as err:
+        raise GpusimError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
 class CsvFile:
     """A CSV file (plain or gzipped) read row by row as ``(line, cells)``; blank lines are skipped.
 
@@ -64,14 +79,7 @@ class CsvFile:
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         path = self.path
-        try:
-            with path.open("rb") as raw:
-                zipped = raw.read(2) == b"\x1f\x8b"
-            handle = (gzip.open(path, "rt", newline="", encoding="utf-8-sig") if zipped
-                      else path.open(newline="", encoding="utf-8-sig"))
-        except OSError as err:
-            raise GpusimError(f"{path}: cannot read: {err.strerror or err}") from None
-        with handle:
+        with open_text(path) as handle:
             reader = csv.reader(handle)
             try:
                 if self.names is None:
