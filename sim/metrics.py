@@ -8,9 +8,9 @@ Definitions (time 0 is the first submission):
 overheads included). Statistics over jobs cover finished jobs only (those unfinished at a stop are
 censored: left out, so the averages understate); unfinished ones are counted. Percentiles
 (``median_jct``, ``p95_jct``, ``p99_jct``) interpolate linearly between the sorted JCTs (numpy's
-default, Hyndman and Fan's type 7). ``preemptions`` (and ``resizes``) count the events of the jobs
-passed in, finished or not. ``makespan`` and ``utilization`` are whole-run figures (busy GPU-seconds
-come from the whole log): pass every job for them (a sweep's trim takes them from the whole run).
+default, Hyndman and Fan's type 7). ``preemptions`` counts those of the jobs passed in, finished
+or not. ``makespan``, ``utilization`` and ``resizes`` are whole-run figures (from the whole log):
+pass every job for them (a sweep's trim takes makespan and utilization from the whole run).
 
 Deadlines: ``deadline_jobs`` counts finished jobs with a deadline; ``deadline_miss_ratio`` is the
 fraction of them that end after their deadline and ``avg_tardiness`` the mean of
@@ -168,7 +168,7 @@ def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict
     done_starts = [start for start, end in zip(starts, ends) if end is not None]
     done_ends = [end for end in ends if end is not None]
     jct = [end - j.submit_time for j, end in zip(done, done_ends)]
-    times, kinds, ids, _ = columns
+    times, kinds, _, _ = columns
     stops = [t for t, k in zip(times, kinds) if k == STOP] if kinds.count(STOP) else []
     first = min((j.submit_time for j in jobs), default=0.0)
     last = stops[-1] if stops else max(done_ends, default=first)
@@ -188,16 +188,8 @@ def summary(jobs: Sequence[Job], events: Sequence[Event], num_gpus: int) -> dict
         "preemptions": sum(preempted),  # of these jobs: a sweep's trim passes only some
         **_deadline_stats(zip((j.deadline for j in done), done_ends)),
         "jain_fairness": jain_index(list(_group_shares(jobs, zip(done, jct)).values())),
-        **_resizes(_count(RESIZE, jobs, kinds, ids)),
+        **_resizes(kinds.count(RESIZE)),
     }
-
-
-def _count(kind: int, jobs: Sequence[Job], kinds: Sequence[int], ids: Sequence[str]) -> int:
-    """How many events of ``kind`` the log has for ``jobs``."""
-    if not kinds.count(kind):  # most runs: no pass over the log
-        return 0
-    mine = {j.job_id for j in jobs}
-    return sum(1 for k, job_id in zip(kinds, ids) if k == kind and job_id in mine)
 
 
 def _resizes(n: int) -> dict:

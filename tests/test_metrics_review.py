@@ -22,17 +22,6 @@ def test_summary_over_some_jobs_counts_only_their_preemptions():
     assert metrics.summary(TWO[:1], TWO_EVENTS, 1)["preemptions"] == 1
 
 
-def test_summary_over_some_jobs_counts_only_their_resizes():
-    """An elastic job a resized once (2 GPUs -> 1 at t=5); a summary over b alone has no resizes."""
-    jobs = [Job("a", 0.0, 2, 10.0, min_gpus=1, max_gpus=2), Job("b", 5.0, 1, 4.0)]
-    events = [Event(0.0, "submit", "a"), Event(0.0, "start", "a", (0, 1)), Event(5.0, "submit", "b"),
-              Event(5.0, "resize", "a", (0, 1)), Event(5.0, "start", "a", (0,)), Event(5.0, "start", "b", (1,)),
-              Event(9.0, "finish", "b"), Event(20.0, "finish", "a")]
-    assert metrics.summary(jobs, events, 2)["resizes"] == 1
-    assert metrics.summary(jobs[:1], events, 2)["resizes"] == 1
-    assert "resizes" not in metrics.summary(jobs[1:], events, 2)
-
-
 def test_share_timeseries_reads_a_one_pass_iterable():
     """timeseries takes any iterable of events: x holds half of GPU 0 from 0 to 3, y all of GPU 1
     from 1 to 4. Busy GPUs 1, 2, 1, 0; share-weighted 0.5, 1.5, 1.0, 0.0."""
