@@ -18,12 +18,25 @@ from collections.abc import Sequence
 from sim.model import Job
 
 
+def _columns(jobs: Sequence[Job]) -> tuple[list[int], list[float], list[int], list[float]]:
+    """The jobs in arrival order (stable: trace order on ties) and their submit times, GPU counts
+    and durations in that order."""
+    order = sorted(range(len(jobs)), key=lambda i: jobs[i].submit_time)
+    return (order, [jobs[i].submit_time for i in order], [jobs[i].num_gpus for i in order],
+            [jobs[i].duration for i in order])
+
+
+def _in_given_order(order: list[int], start: list[float], end: list[float]) -> tuple[list[float], list[float]]:
+    """Per-job start and end times, from arrival order back to the order the jobs were given in."""
+    out_start, out_end = [math.nan] * len(order), [math.nan] * len(order)
+    for k, i in enumerate(order):
+        out_start[i], out_end[i] = start[k], end[k]
+    return out_start, out_end
+
+
 def fifo_pool(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], list[float]]:
     """Start and end time of every job (in the given order) under strict FIFO on ``num_gpus`` GPUs."""
-    order = sorted(range(len(jobs)), key=lambda i: jobs[i].submit_time)  # stable: trace order on ties
-    submit = [jobs[i].submit_time for i in order]
-    gpus = [jobs[i].num_gpus for i in order]
-    duration = [jobs[i].duration for i in order]
+    order, submit, gpus, duration = _columns(jobs)
     n = len(order)
     start, end = [math.nan] * n, [math.nan] * n
     running: list[tuple[float, int]] = []  # (end time, arrival position)
@@ -44,10 +57,7 @@ def fifo_pool(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], list[flo
             start[k] = now
             end[k] = max(now + duration[k], math.nextafter(now, math.inf))
             heapq.heappush(running, (end[k], k))
-    out_start, out_end = [math.nan] * n, [math.nan] * n
-    for k, i in enumerate(order):
-        out_start[i], out_end[i] = start[k], end[k]
-    return out_start, out_end
+    return _in_given_order(order, start, end)
 
 
 def _delay(now: float, at: float) -> float:
@@ -66,10 +76,7 @@ def fifo_pool_simpy(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], li
     much of the engine's cost is SimPy's."""
     import simpy
 
-    order = sorted(range(len(jobs)), key=lambda i: jobs[i].submit_time)
-    submit = [jobs[i].submit_time for i in order]
-    gpus = [jobs[i].num_gpus for i in order]
-    duration = [jobs[i].duration for i in order]
+    order, submit, gpus, duration = _columns(jobs)
     n = len(order)
     start, end = [math.nan] * n, [math.nan] * n
     env = simpy.Environment()
@@ -103,10 +110,7 @@ def fifo_pool_simpy(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], li
     if n:
         env.timeout(submit[0]).callbacks.append(on_arrival)
     env.run()
-    out_start, out_end = [math.nan] * n, [math.nan] * n
-    for k, i in enumerate(order):
-        out_start[i], out_end[i] = start[k], end[k]
-    return out_start, out_end
+    return _in_given_order(order, start, end)
 
 
 def fifo_pool_least_engine(jobs: Sequence[Job], num_gpus: int) -> tuple[list[float], list[float]]:
@@ -120,10 +124,7 @@ def fifo_pool_least_engine(jobs: Sequence[Job], num_gpus: int) -> tuple[list[flo
     import simpy
     from array import array
 
-    order = sorted(range(len(jobs)), key=lambda i: jobs[i].submit_time)
-    submit = [jobs[i].submit_time for i in order]
-    gpus = [jobs[i].num_gpus for i in order]
-    duration = [jobs[i].duration for i in order]
+    order, submit, gpus, duration = _columns(jobs)
     n = len(order)
     start, end = [math.nan] * n, [math.nan] * n
     held: list[tuple[int, ...]] = [()] * n
@@ -198,7 +199,4 @@ def fifo_pool_least_engine(jobs: Sequence[Job], num_gpus: int) -> tuple[list[flo
     if n:
         env.timeout(submit[0]).callbacks.append(on_arrival)
     env.run()
-    out_start, out_end = [math.nan] * n, [math.nan] * n
-    for k, i in enumerate(order):
-        out_start[i], out_end[i] = start[k], end[k]
-    return out_start, out_end
+    return _in_given_order(order, start, end)
