@@ -132,3 +132,23 @@ def test_damaged_gzip_is_one_error_naming_the_file(tmp_path):
         path.write_bytes(gzip.compress(text.encode("utf-8") * 50)[:60])
         with pytest.raises(GpusimError, match=rf"{name}"):
             read(path)
+
+
+# --- canonical: gpu_milli is a share of one GPU --------------------------------------------
+
+@pytest.mark.parametrize("milli", ["0", "1500"])
+def test_canonical_gpu_milli_outside_a_share_is_a_bad_row(tmp_path, milli):
+    """gpu_milli 0 or 1500 on a job with GPUs is no share of a GPU (the resource model would
+    silently give the job a whole GPU): a bad row at its line, as in the Alibaba reader."""
+    path = write(tmp_path, f"job_id,submit_time,num_gpus,duration,gpu_milli\na,0,1,10,500\nb,1,1,10,{milli}\n")
+    with pytest.raises(GpusimError, match=r"trace\.csv:3: gpu_milli is not in 1\.\.1000"):
+        canonical.read(path)
+    trace = canonical.read(path, ReadOptions(on_error="skip"))
+    assert [(j.job_id, j.gpu_milli) for j in trace.jobs] == [("a", 500)]
+    assert trace.skipped == {"gpu_milli is not in 1..1000 on a job with GPUs": 1}
+
+
+def test_canonical_gpu_milli_bounds_are_kept(tmp_path):
+    """1 and 1000 are shares; a CPU-only job's gpu_milli is not checked."""
+    path = write(tmp_path, "job_id,submit_time,num_gpus,duration,gpu_milli\na,0,1,10,1\nb,1,2,10,1000\nc,2,0,10,0\n")
+    assert [(j.job_id, j.gpu_milli) for j in canonical.read(path).jobs] == [("a", 1), ("b", 1000), ("c", 0)]

@@ -63,6 +63,9 @@ def _fields(row: dict[str, str]) -> dict:
             fields[column] = text.lower() in ("true", "1")
         else:
             fields[column] = number(text, column, integer=column in _INTS, **_LIMITS.get(column, {}))
+    # a share outside 1..1000 means nothing, and the resource model would give the job a whole GPU
+    if fields["num_gpus"] > 0 and not 0 < fields.get("gpu_milli", 1000) <= 1000:
+        raise BadRow("gpu_milli is not in 1..1000 on a job with GPUs", repr(row["gpu_milli"].strip()))
     return fields
 
 
