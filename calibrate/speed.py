@@ -58,6 +58,16 @@ class Calibration:
                 point = (per_gpu_batch(m.batch_size, m.num_gpus), m.gpu_memory_mib)
                 self._memory.setdefault(m.model, []).append(point)
 
+    def measured_types(self) -> list[str]:
+        """The GPU types some model of the profile was measured on."""
+        return sorted({t for fit in self.fits.values() for t in fit.get("per_type", {})})
+
+    def unmeasured_types(self) -> list[str]:
+        """The cluster's named GPU types (not ``generic``) that no model of the profile was measured
+        on: jobs there run at the reference type's speed, which a run must say."""
+        measured, generic = set(self.measured_types()), canonical("generic")
+        return sorted({t for t in self._type_of_node if t != generic and t not in measured})
+
     def _known_type(self, model: str, gpu_type: str) -> str:
         return gpu_type if gpu_type in self.fits[model].get("per_type", {}) else self.reference
 

@@ -304,6 +304,10 @@ def _calibrate(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]) -> tu
         notes.append(f"assigned models from {config.calibration} to {without} job(s) by GPU-time bucket")
     jobs = cal.memory(cal.durations(jobs))  # GPU memory too, where the profile has it and the trace has not
     notes.append(f"calibrated with {config.calibration} (reference GPU type {cal.reference})")
+    missing = cal.unmeasured_types()
+    if missing:
+        notes.append(f"{config.calibration} has no measurements on GPU type(s) {', '.join(missing)} (measured: "
+                     f"{', '.join(cal.measured_types())}): jobs run there at {cal.reference}'s speed")
     return jobs
 
 

@@ -222,3 +222,20 @@ def test_cpu_only_jobs_get_no_model_and_run_at_rate_one():
     assert cal.speed(out[1], ()) == 1.0
     with pytest.raises(GpusimError, match="CPU-only job .* give it a duration"):
         cal.durations([Job("p", 0.0, 0, None, model=out[0].model, batch_size=32, iterations=10.0)])
+
+
+@pytest.mark.parametrize("cluster, named", [("8x8:A100", "A100"), ("4x8:V10O,4x8:V100", "V10O"),
+                                            ("8x8:V100", None), ("8x8", None)])
+def test_a_gpu_type_the_profile_never_measured_is_said(cluster, named):
+    """A named GPU type no model of the profile was measured on runs at the reference type's speed
+    (a typo or an A100 replayed as a P100): the run's notes name it; measured and untyped nodes
+    give no such note."""
+    from sim.experiment import RunConfig, load_jobs
+
+    _, _, notes = load_jobs(RunConfig(placement="pool", cluster=cluster))
+    said = [n for n in notes if "no measurements on GPU type" in n]
+    if named is None:
+        assert said == []
+    else:
+        assert len(said) == 1 and f"type(s) {named} " in said[0] and "K80, P100, V100" in said[0]
+        assert "at P100's speed" in said[0]
