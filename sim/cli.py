@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("summarize", "mean and 95%% CI per policy across seeds, paired comparison to a baseline"),
                        ("plot", "figures from a run or sweep folder (jct-cdf, bars, load, timeseries, gantt, ...)"),
                        ("report", "one HTML/Markdown report of a sweep: spec, tables, every standard figure"),
-                       ("ga", "evolve a job order for a batch (genetic algorithm) and compare it with FIFO/SJF")):
+                       ("ga", "evolve a job order for a batch (genetic algorithm) and compare it with FIFO/SJF"),
+                       ("rl", "train a PPO scheduling agent (train) or compare one with the baselines (eval)")):
         sub.add_parser(name, help=text, add_help=False)
     return parser
 
@@ -463,9 +464,12 @@ CALIBRATE_USAGE = """usage: gpusim calibrate run [--quick] [--models A,B] [--bat
 
 def cmd_calibrate(argv: Sequence[str]) -> int:
     """Hand ``gpusim calibrate ACTION ...`` to calibrate/ (TensorFlow loads only for ``run``)."""
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv[:1] in (["-h"], ["--help"]):
         print(CALIBRATE_USAGE)
         return 0
+    if not argv:  # an action is required, as for `gpusim trace`
+        print(CALIBRATE_USAGE, file=sys.stderr)
+        return 2
     if argv[0] == "run":
         from calibrate.runner import main as run_main
 

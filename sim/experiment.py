@@ -246,6 +246,9 @@ def load_config(path: str | Path) -> dict:
             raise GpusimError(f"{path}: key 'autoscale' must be a table")
         elif key == "policy_args" and not isinstance(value, dict):
             raise GpusimError(f"{path}: key 'policy_args' must be a table")
+        elif key == "policy" and isinstance(value, str) and ":" not in value and value not in policies.available():
+            raise GpusimError(f"{path}: key 'policy': unknown policy {value!r}; known: {', '.join(policies.available())} "
+                              "(or module:Class)")
         try:  # each setting on its own, so that its error names the file (flags may still change the rest)
             RunConfig(**{key: value})
         except GpusimError as err:  # on one line, whatever keys or values the table held

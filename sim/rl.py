@@ -443,9 +443,12 @@ USAGE = """usage: gpusim rl train --config RL.toml --out DIR [--resume] [--force
 
 def main(argv) -> int:
     argv = list(argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv[:1] in (["-h"], ["--help"]):
         print(USAGE)
         return 0
+    if not argv:  # an action is required, as for `gpusim trace`
+        print(USAGE, file=sys.stderr)
+        return 2
     if argv[0] == "train":
         return _cmd_train(argv[1:])
     if argv[0] == "eval":

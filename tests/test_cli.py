@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -428,6 +429,30 @@ def test_config_file_unknown_key_names_key_and_file(capsys, tmp_path):
     cfg.write_text('cluster = "2x4"\nclustre = "8x8"\n', encoding="utf-8")
     rc, _, err = cli(capsys, "run", "--config", cfg)
     assert_one_line_error(rc, err, "clustre", str(cfg))
+
+
+@pytest.mark.parametrize("command", ["calibrate", "rl", "trace"])
+def test_a_command_without_its_action_is_an_error_and_help_is_not(capsys, command):
+    """`gpusim COMMAND` with no action says so on stderr and exits 2; `--help` prints it
+    on stdout and exits 0; the top-level help lists the command."""
+    rc, out, err = cli(capsys, command)
+    assert rc == 2 and out == "" and ("usage" in err.lower() or "required" in err)
+    try:
+        rc, out, err = cli(capsys, command, "--help")
+    except SystemExit as exit_:  # argparse's own help
+        rc, (out, err) = exit_.code, capsys.readouterr()
+    assert rc == 0 and "usage" in out.lower()
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert re.search(rf"^ +{command}\b", capsys.readouterr().out, re.M)
+
+
+def test_config_file_unknown_policy_names_key_and_file(capsys, tmp_path):
+    """An unknown policy in the config file is a one-line error naming the key and the file."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('cluster = "2x4"\npolicy = "nosuch"\n', encoding="utf-8")
+    rc, _, err = cli(capsys, "run", "--config", cfg)
+    assert_one_line_error(rc, err, "'policy'", "nosuch", str(cfg))
 
 
 # --- traces through the CLI -----------------------------------------------------------------
