@@ -265,7 +265,8 @@ def _draw_gantt(path: Path, width: float, height: float, run=None, max_jobs=40, 
 
 def _draw_convergence(path: Path, width: float, height: float, xlabel="Iteration", ylabel="Value", logy=False,
                       level=0.95):
-    path = path / "convergence.csv" if path.is_dir() else path
+    if path.is_dir():  # a folder: its convergence.csv, or the history.csv `gpusim ga --out` writes
+        path = next((path / n for n in ("convergence.csv", "history.csv") if (path / n).exists()), path / "convergence.csv")
     rows = _read_csv(path, ("iteration", "value"))
     series: dict[str, dict[float, list[float]]] = {}
     for row in rows:

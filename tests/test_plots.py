@@ -327,3 +327,17 @@ def test_same_inputs_give_identical_vector_files(mpl, tmp_path, one_load):
     for fmt in ("pdf", "svg"):
         a = plots.plot(one_load, "jct-cdf", tmp_path / f"a.{fmt}").read_bytes()
         assert a == plots.plot(one_load, "jct-cdf", tmp_path / f"b.{fmt}").read_bytes()
+
+
+def test_convergence_reads_a_ga_folders_history(mpl, tmp_path, convergence):
+    """`gpusim plot DIR --kind convergence` on a `gpusim ga --out DIR` folder reads its history.csv;
+    a folder with neither file names convergence.csv in a one-line error."""
+    folder = tmp_path / "ga"
+    folder.mkdir()
+    (folder / "history.csv").write_bytes(convergence.read_bytes())
+    direct = plots.plot(convergence, "convergence", tmp_path / "a.svg")
+    via_folder = plots.plot(folder, "convergence", tmp_path / "b.svg")
+    assert via_folder.read_bytes() == direct.read_bytes()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GpusimError, match="convergence.csv"):
+        plots.plot(tmp_path / "empty", "convergence", tmp_path / "c.svg")
