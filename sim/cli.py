@@ -301,9 +301,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     units = {"avg_jct", "median_jct", "p95_jct", "p99_jct", "avg_wait", "makespan"}
     _print_table(("metric", "value"), [(k, _fmt(v) + (" s" if k in units else "")) for k, v in summary.items()])
     if out is not None:
-        experiment.write_result(result, out)
+        written = experiment.write_result(result, out)
         experiment.write_config(config, out)
-        print(f"wrote {out}/jobs.csv, summary.json, events.csv, timeseries.csv, config.json")
+        print(f"wrote {out}/{', '.join(written)}, config.json")
     return 0
 
 

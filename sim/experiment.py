@@ -314,6 +314,21 @@ def _calibrate(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]) -> tu
     return jobs
 
 
+def _warn_hopeless(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]) -> None:
+    """A note when node failures would restart some job's unbroken work forever, so that a run
+    without ``until`` may never end (``Faults.hopeless``)."""
+    faults = config.fault_model()
+    if faults is None or config.until is not None:
+        return
+    nodes = Cluster.parse(config.cluster).nodes
+    stuck = faults.hopeless([j for j in jobs if j.num_gpus], [n.gpu_type for n in nodes], [n.num_gpus for n in nodes])
+    if stuck:
+        job, work, spans, mtbf = max(stuck, key=lambda s: s[2] * s[1])
+        notes.append(f"faults: {len(stuck)} job(s) would need over a million tries on average to finish (e.g. job "
+                     f"{job.job_id}: {work:.6g} s of unbroken work on {spans} node(s), each failing every {mtbf:.6g} s "
+                     "on average), so the run may never end; give a shorter checkpoint interval or --until")
+
+
 def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):
     """Calibrate durations, then drop (and report) jobs that can never fit, when asked to. Without
     the resource model, CPU-only jobs and nodes (no GPUs) are left out and counted."""
@@ -329,6 +344,7 @@ def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):
         if bare:
             notes.append(f"{bare} node(s) without GPUs stay idle (CPU-only jobs need --resources)")
     jobs = _calibrate(config, jobs, notes)
+    _warn_hopeless(config, jobs, notes)
     if config.drop_oversize:
         too_big = check_fits(jobs, Cluster.parse(config.cluster), config.placement, config.resources)
         if too_big:
@@ -448,9 +464,9 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps({k: _plain(v) for k, v in data.items()}, indent=2) + "\n", encoding="utf-8")
 
 
-def write_result(result: SimResult, out: Path) -> None:
+def write_result(result: SimResult, out: Path) -> tuple[str, ...]:
     """jobs.csv, summary.json, events.csv and timeseries.csv of one run, into ``out`` (and
-    availability.csv, with faults)."""
+    availability.csv, with faults or an autoscaler); returns the names written."""
     _write_csv(out / "jobs.csv", JOB_COLUMNS, ([r[c] for c in JOB_COLUMNS] for r in result.job_table()))
     _write_json(out / "summary.json", result.summary())
     from sim.placement import Planner, nodes_of
@@ -462,8 +478,11 @@ def write_result(result: SimResult, out: Path) -> None:
     series = result.timeseries()
     shared = (SHARE_COLUMN,) if series and len(series[0]) > len(TIMESERIES_COLUMNS) else ()
     _write_csv(out / "timeseries.csv", (*TIMESERIES_COLUMNS, *shared), series)
+    written = ("jobs.csv", "summary.json", "events.csv", "timeseries.csv")
     if result.faults is not None or result.autoscale is not None:
         _write_csv(out / "availability.csv", ("time", "available_gpus"), result.availability())
+        written += ("availability.csv",)
+    return written
 
 
 def write_config(config: RunConfig, out: Path, extra: dict | None = None) -> None:

@@ -172,6 +172,30 @@ class Faults:
         k = math.floor((work_done - base) / self.checkpoint_interval * (1 + 1e-12))
         return min(work_done, base + max(0, k) * self.checkpoint_interval)
 
+    def hopeless(self, jobs: Sequence, node_types: Sequence[str], node_sizes: Sequence[int],
+                 attempts: float = 1e6) -> list[tuple[object, float, int, float]]:
+        """Jobs that would need more than ``attempts`` tries on average to do one stretch of work
+        between failures, even on the cluster's most reliable nodes: (job, seconds of work that
+        must run unbroken, the fewest nodes it spans, the mean time between failures used).
+
+        With exponential failures at rate ``nodes / mtbf``, finishing ``w`` unbroken seconds takes
+        ``exp(nodes × w / mtbf)`` tries on average; ``w`` is the job's duration (or its checkpoint
+        interval, if shorter) plus the restore after a kill. A run with such jobs may never end.
+        Empty for a schedule (finitely many outages) or when some node never fails."""
+        if self.schedule is not None or not node_types:
+            return []
+        means = [self.mtbf.get(t, self.mtbf.get("*")) for t in node_types]
+        if any(m is None for m in means):
+            return []
+        mtbf, largest = max(m.mean for m in means), max(node_sizes)
+        out = []
+        for job in jobs:
+            work = job.duration if self.checkpoint_interval is None else min(job.duration, self.checkpoint_interval)
+            nodes = max(1, math.ceil(job.num_gpus / largest))
+            if nodes * (work + self.restart_cost) / mtbf > math.log(attempts):
+                out.append((job, work + self.restart_cost, nodes, mtbf))
+        return out
+
 
 def _number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -224,3 +224,34 @@ def test_faults_from_the_command_line_a_config_file_and_a_sweep(tmp_path, capsys
                     'faults = {schedule = "outages.csv", checkpoint_interval = 60}\n')
     rows = run_sweep(spec, tmp_path / "sweep", workers=1, progress=False)
     assert all(r["status"] == "ok" for r in rows) and len(rows) == 4
+
+
+def test_a_run_whose_jobs_cannot_outlast_the_failures_says_so(tmp_path, capsys):
+    """A job whose unbroken work is many times the nodes' mean time between failures would restart
+    forever: the run's notes say so before it starts (so the user can stop it and give a checkpoint
+    interval or --until); a short enough checkpoint interval, --until, a schedule or a node type
+    that never fails give no such note. exp(1 node × 2000 s / 100 s) = e^20 > a million tries."""
+    from sim.experiment import RunConfig, load_jobs
+    from sim.faults import Faults, Lifetime
+
+    trace = tmp_path / "jobs.csv"
+    trace.write_text("job_id,submit_time,num_gpus,duration\nshort,0,1,50\nlong,0,2,2000\n", encoding="utf-8")
+    faults = {"mtbf": "exponential:100", "repair": "constant:10"}
+
+    def notes(**changes):
+        config = RunConfig(trace=str(trace), cluster="2x4", faults={**faults, **changes.pop("faults", {})}, **changes)
+        return [n for n in load_jobs(config)[2] if n.startswith("faults:")]
+
+    (said,) = notes()
+    assert "1 job(s)" in said and "job long: 2000 s of unbroken work on 1 node(s)" in said and "every 100 s" in said
+    assert notes(faults={"checkpoint_interval": 60}) == []  # 60 s stretches: e^0.6 tries
+    assert notes(until=5000.0) == []
+    (said,) = notes(faults={"restart_cost": 1000, "checkpoint_interval": 400})  # 1400 s: e^14
+    assert "1400 s" in said
+    # The most reliable node sets the bound; a node type that never fails ends the worry.
+    lives = {"A": Lifetime.parse("exponential:100"), "B": Lifetime.parse("exponential:1e6")}
+    model = Faults(mtbf=lives, repair={"*": Lifetime.parse("constant:1")})
+    jobs = load_jobs(RunConfig(trace=str(trace), cluster="2x4"))[1]
+    assert [j.job_id for j, *_ in model.hopeless(jobs, ["A", "A"], [4, 4])] == ["long"]
+    assert model.hopeless(jobs, ["A", "B"], [4, 4]) == []
+    assert model.hopeless(jobs, ["A", "generic"], [4, 4]) == []
