@@ -314,19 +314,20 @@ def _calibrate(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]) -> tu
     return jobs
 
 
-def _warn_hopeless(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]) -> None:
-    """A note when node failures would restart some job's unbroken work forever, so that a run
-    without ``until`` may never end (``Faults.hopeless``)."""
+def never_ends(config: RunConfig, jobs: Sequence[Job]) -> str | None:
+    """Why a run of ``config`` may never end, or None: without ``until``, node failures that
+    would restart some job's unbroken work forever (``Faults.hopeless``)."""
     faults = config.fault_model()
     if faults is None or config.until is not None:
-        return
-    nodes = Cluster.parse(config.cluster).nodes
+        return None
+    nodes = Cluster.parse(config.cluster or traces.SAMPLE_CLUSTER).nodes
     stuck = faults.hopeless([j for j in jobs if j.num_gpus], [n.gpu_type for n in nodes], [n.num_gpus for n in nodes])
-    if stuck:
-        job, work, spans, mtbf = max(stuck, key=lambda s: s[2] * s[1])
-        notes.append(f"faults: {len(stuck)} job(s) would need over a million tries on average to finish (e.g. job "
-                     f"{job.job_id}: {work:.6g} s of unbroken work on {spans} node(s), each failing every {mtbf:.6g} s "
-                     "on average), so the run may never end; give a shorter checkpoint interval or --until")
+    if not stuck:
+        return None
+    job, work, spans, mtbf = max(stuck, key=lambda s: s[2] * s[1])
+    return (f"faults: {len(stuck)} job(s) would need over a million tries on average to finish (e.g. job "
+            f"{job.job_id}: {work:.6g} s of unbroken work on {spans} node(s), each failing every {mtbf:.6g} s on "
+            "average), so the run may never end; give a shorter checkpoint interval or --until")
 
 
 def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):
@@ -344,7 +345,9 @@ def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):
         if bare:
             notes.append(f"{bare} node(s) without GPUs stay idle (CPU-only jobs need --resources)")
     jobs = _calibrate(config, jobs, notes)
-    _warn_hopeless(config, jobs, notes)
+    endless = never_ends(config, jobs)
+    if endless:
+        notes.append(endless)
     if config.drop_oversize:
         too_big = check_fits(jobs, Cluster.parse(config.cluster), config.placement, config.resources)
         if too_big:

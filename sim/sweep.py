@@ -272,6 +272,9 @@ def execute(run: Run, out: str) -> dict:
     tmp.mkdir(parents=True)
     try:
         config, jobs, notes = experiment.load_jobs(run.config)
+        endless = experiment.never_ends(config, jobs)
+        if endless:  # it would hold its worker, and the sweep, for good
+            raise GpusimError(endless.replace("--until", "until"))
         result = experiment.run(config, jobs)
         experiment.write_result(result, tmp)
         experiment.write_config(config, tmp, {"run_id": run.run_id, "notes": notes})

@@ -255,3 +255,21 @@ def test_a_run_whose_jobs_cannot_outlast_the_failures_says_so(tmp_path, capsys):
     assert [j.job_id for j, *_ in model.hopeless(jobs, ["A", "A"], [4, 4])] == ["long"]
     assert model.hopeless(jobs, ["A", "B"], [4, 4]) == []
     assert model.hopeless(jobs, ["A", "generic"], [4, 4]) == []
+
+
+def test_a_sweep_records_a_run_that_would_never_end_as_failed(tmp_path):
+    """In a sweep such a run is failed with the reason instead of holding a worker forever; the
+    same spec with until runs."""
+    from sim.sweep import run_sweep
+
+    trace = tmp_path / "jobs.csv"
+    trace.write_text("job_id,submit_time,num_gpus,duration\nshort,0,1,50\nlong,0,2,2000\n", encoding="utf-8")
+    spec = tmp_path / "sweep.toml"
+    body = (f'traces = ["{trace}"]\nclusters = ["2x4"]\npolicies = ["fifo"]\n'
+            'faults = {mtbf = "exponential:100", repair = "constant:10"}\n')
+    spec.write_text(body, encoding="utf-8")
+    (row,) = run_sweep(spec, tmp_path / "a", workers=1, progress=False)
+    assert row["status"] == "failed" and "may never end" in row["error"] and "job long" in row["error"]
+    spec.write_text(body + "until = 1e5\n", encoding="utf-8")
+    (row,) = run_sweep(spec, tmp_path / "b", workers=1, progress=False)
+    assert row["status"] == "ok"
