@@ -415,16 +415,16 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--synthetic", type=int, metavar="N", help="N synthetic jobs")
     p.add_argument("--load", type=float, default=0.8, help="offered load of the synthetic workload (default 0.8)")
     p.add_argument("--cluster", metavar="SPEC", help="NODESxGPUS[:TYPE],... (default: the trace's or 8x8)")
-    p.add_argument("--objective", choices=OBJECTIVES, default="avg_jct")
-    p.add_argument("--population", type=int, default=40)
-    p.add_argument("--generations", type=int, default=50)
-    p.add_argument("--crossover", type=float, default=0.9)
-    p.add_argument("--mutation", type=float, default=0.2)
+    p.add_argument("--objective", choices=OBJECTIVES, default="avg_jct", help="what to minimise (default avg_jct)")
+    p.add_argument("--population", type=int, default=40, help="orders per generation (default 40)")
+    p.add_argument("--generations", type=int, default=50, help="generations (default 50)")
+    p.add_argument("--crossover", type=float, default=0.9, help="crossover probability (default 0.9)")
+    p.add_argument("--mutation", type=float, default=0.2, help="mutation probability (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the workload and of the GA")
     p.add_argument("--workers", type=int, default=1, help="fitness evaluations in parallel (same result)")
     p.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="process pool (default) or Ray tasks, as for sweeps (same result)")
-    p.add_argument("--placement", default="consolidated")
+    p.add_argument("--placement", default="consolidated", help="placement strategy (default consolidated)")
     p.add_argument("--decoder", choices=DECODERS, default="greedy",
                    help="greedy: start every job that fits; list: stop at the first misfit")
     p.add_argument("--out", required=True, metavar="DIR", help="history.csv, best_order.txt, summary.json")
@@ -433,7 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.6g}" if isinstance(x, (int, float)) and math.isfinite(x) else "-"
+    if not (isinstance(x, (int, float)) and math.isfinite(x)):
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
