@@ -314,20 +314,25 @@ def _calibrate(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]) -> tu
     return jobs
 
 
-def never_ends(config: RunConfig, jobs: Sequence[Job]) -> str | None:
-    """Why a run of ``config`` may never end, or None: without ``until``, node failures that
-    would restart some job's unbroken work forever (``Faults.hopeless``)."""
+def never_ends(config: RunConfig, jobs: Sequence[Job], tries: float = 1e6) -> str | None:
+    """Why a run of ``config`` may never end, or None: without ``until``, node failures that would
+    make some job need over ``tries`` tries on average to do its unbroken work (``Faults.hopeless``).
+    A run's notes say so from a million tries; a sweep fails the run from 10^8 (hours of kills and
+    restarts of one job at least: it would hold its worker)."""
     faults = config.fault_model()
     if faults is None or config.until is not None:
         return None
     nodes = Cluster.parse(config.cluster or traces.SAMPLE_CLUSTER).nodes
-    stuck = faults.hopeless([j for j in jobs if j.num_gpus], [n.gpu_type for n in nodes], [n.num_gpus for n in nodes])
+    stuck = faults.hopeless([j for j in jobs if j.num_gpus], [n.gpu_type for n in nodes], [n.num_gpus for n in nodes],
+                            tries)
     if not stuck:
         return None
     job, work, spans, mtbf = max(stuck, key=lambda s: s[2] * s[1])
-    return (f"faults: {len(stuck)} job(s) would need over a million tries on average to finish (e.g. job "
+    power = spans * work / mtbf / math.log(10)  # exp(spans × work / mtbf) tries, as a power of 10
+    return (f"faults: {len(stuck)} job(s) would need over 10^{math.log10(tries):.0f} tries on average to finish (the worst, job "
             f"{job.job_id}: {work:.6g} s of unbroken work on {spans} node(s), each failing every {mtbf:.6g} s on "
-            "average), so the run may never end; give a shorter checkpoint interval or --until")
+            f"average: about 10^{power:.0f} tries), so the run may never end; give a shorter checkpoint interval "
+            "or --until")
 
 
 def _fit_cluster(config: RunConfig, jobs: tuple[Job, ...], notes: list[str]):

@@ -272,7 +272,7 @@ def execute(run: Run, out: str) -> dict:
     tmp.mkdir(parents=True)
     try:
         config, jobs, notes = experiment.load_jobs(run.config)
-        endless = experiment.never_ends(config, jobs)
+        endless = experiment.never_ends(config, jobs, tries=1e8)
         if endless:  # it would hold its worker, and the sweep, for good
             raise GpusimError(endless.replace("--until", "until"))
         result = experiment.run(config, jobs)

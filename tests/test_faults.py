@@ -244,6 +244,7 @@ def test_a_run_whose_jobs_cannot_outlast_the_failures_says_so(tmp_path, capsys):
 
     (said,) = notes()
     assert "1 job(s)" in said and "job long: 2000 s of unbroken work on 1 node(s)" in said and "every 100 s" in said
+    assert "about 10^9 tries" in said  # e^20 = 4.9e8
     assert notes(faults={"checkpoint_interval": 60}) == []  # 60 s stretches: e^0.6 tries
     assert notes(until=5000.0) == []
     (said,) = notes(faults={"restart_cost": 1000, "checkpoint_interval": 400})  # 1400 s: e^14
@@ -258,12 +259,12 @@ def test_a_run_whose_jobs_cannot_outlast_the_failures_says_so(tmp_path, capsys):
 
 
 def test_a_sweep_records_a_run_that_would_never_end_as_failed(tmp_path):
-    """In a sweep such a run is failed with the reason instead of holding a worker forever; the
-    same spec with until runs."""
+    """In a sweep a run that would need over 10^8 tries is failed with the reason instead of
+    holding a worker for hours or for good (e^30 = 1e13 here); the same spec with until runs."""
     from sim.sweep import run_sweep
 
     trace = tmp_path / "jobs.csv"
-    trace.write_text("job_id,submit_time,num_gpus,duration\nshort,0,1,50\nlong,0,2,2000\n", encoding="utf-8")
+    trace.write_text("job_id,submit_time,num_gpus,duration\nshort,0,1,50\nlong,0,2,3000\n", encoding="utf-8")
     spec = tmp_path / "sweep.toml"
     body = (f'traces = ["{trace}"]\nclusters = ["2x4"]\npolicies = ["fifo"]\n'
             'faults = {mtbf = "exponential:100", repair = "constant:10"}\n')
