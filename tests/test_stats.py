@@ -130,6 +130,19 @@ def test_paired_comparison_by_hand(tmp_path):
     assert base["baseline"] == "fifo" and base["diff"] is None and base["pairs"] is None
 
 
+def test_paired_differences_in_the_last_bits_are_no_difference(tmp_path):
+    """Two policies with the same utilization summed in another order (0.1 + 0.2 vs 0.3) differ by
+    5.6e-17: the paired difference is exactly 0 (shown as "0 ± 0"); a real difference of one part
+    in a billion stays."""
+    rows = typed([run(f"b{s}", "fifo", s, avg_jct=0.3) for s in range(2)]
+                 + [run(f"p{s}", "sjf", s, avg_jct=0.1 + 0.2) for s in range(2)]
+                 + [run(f"q{s}", "srtf", s, avg_jct=0.3 * (1 + 1e-9)) for s in range(2)], tmp_path)
+    table = summarize(rows, ["avg_jct"], baseline="fifo")
+    assert 0.1 + 0.2 != 0.3
+    assert record(table, "sjf")["diff"] == 0.0 and record(table, "sjf")["diff_ci"] == 0.0
+    assert record(table, "srtf")["diff"] == pytest.approx(0.3e-9)
+
+
 def test_paired_comparison_sees_what_an_unpaired_one_misses(tmp_path):
     """With a strong seed effect (JCT 100..500 by seed) a policy 4-6 s faster on every seed: the
     policies' own intervals overlap widely, yet the paired interval lies below 0."""
