@@ -55,9 +55,22 @@ def test_excludes_jobs_that_never_ran_and_counts_them():
     """Run time -1 or 0, no processor count, and unknown submit time are left out by rule, each counted."""
     trace = swf.read(SMALL)
     assert trace.excluded == {"with unknown run time (-1)": 1, "with run time 0 (under 0.5 s)": 1,
-                              "with no processor count (allocated and requested -1 or 0)": 2,
+                              "with no processor count (neither allocated nor requested: -1 or 0)": 2,
                               "with unknown submit time (-1)": 1}
     assert trace.skipped == {}
+    assert any("1 job(s) have no allocated processor count" in note for note in trace.notes)
+
+
+def test_no_allocated_processors_falls_back_to_the_requested_count(tmp_path):
+    """Allocated 0, like -1, gives way to the requested processors (the job ran: its run time is
+    positive), counted in the note; with neither, the job is left out."""
+    line = "{n} 0 0 100 {alloc} -1 -1 {req} -1 -1 1 1 1 -1 1 -1 -1 -1\n"
+    path = tmp_path / "zero.swf"
+    path.write_text(line.format(n=1, alloc=0, req=4) + line.format(n=2, alloc=0, req=0) + line.format(n=3, alloc=2, req=4),
+                    encoding="utf-8")
+    trace = swf.read(path)
+    assert {j.job_id: j.num_gpus for j in trace.jobs} == {"1": 4, "3": 2}
+    assert trace.excluded == {"with no processor count (neither allocated nor requested: -1 or 0)": 1}
     assert any("1 job(s) have no allocated processor count" in note for note in trace.notes)
 
 

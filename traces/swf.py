@@ -110,7 +110,7 @@ def _job(parts: list[str], per_gpu: int) -> tuple[dict, bool] | str:
         if bad is not None:
             raise bad
     submit, run, procs = values[1], values[3], values[4]
-    requested = procs == -1
+    requested = procs <= 0  # unknown (-1) or none allocated (0): the requested count stands in
     if requested:
         procs = values[7]
     if submit < 0:
@@ -121,7 +121,7 @@ def _job(parts: list[str], per_gpu: int) -> tuple[dict, bool] | str:
         return ("with unknown run time (-1)" if run == -1 else
                 "with run time 0 (under 0.5 s)" if run == 0 else "with a negative run time")
     if procs <= 0:
-        return "with no processor count (allocated and requested -1 or 0)"
+        return "with no processor count (neither allocated nor requested: -1 or 0)"
     if not procs.is_integer():
         raise BadRow(f"{'requested' if requested else 'allocated'} processors is not an integer", repr(procs))
     if procs > LARGEST_INT:  # the canonical table holds 64-bit counts
