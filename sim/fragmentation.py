@@ -74,7 +74,8 @@ def fragmentation_timeseries(jobs: Sequence[Job], events: Sequence[Event], clust
         node_of.extend([node] * spec.num_gpus)
         free.extend([1000] * spec.num_gpus)
     starts = [sum(s.num_gpus for s in cluster.nodes[:i]) for i in range(len(cluster.nodes))]
-    frag = [0.0] * len(cluster.nodes)
+    # every node's fragment from the start: free GPUs that no job has touched may be fragments too
+    frag = [node_fragment([1000] * spec.num_gpus, classes) for spec in cluster.nodes]
     held: dict[str, tuple[int, ...]] = {}
     out: list[tuple[float, float, float]] = []
     total_free = 1000 * len(free)

@@ -275,7 +275,7 @@ class ResourcePlanner(Planner):
                 del self._used[g], self._vram[g]
                 super().release((g,))
         else:
-            super().release(gpus)
+            self.release(gpus)  # refuses a GPU that holds shares: it is not this job's whole GPU
         for node, k in self._per_node(gpus).items():
             cpu, mem = self._node_share(d, job.num_gpus, k)
             self._cpu_free[node] += cpu
@@ -416,10 +416,11 @@ def why_never(job: Job, cluster: Cluster) -> str:
     if job.num_gpus == 0:
         return (f"CPU-only: {job.cpu_milli or 0} CPU milli and {job.memory_mib or 0} MiB memory fit on no "
                 "node")
-    types = {n.gpu_type for n in cluster.nodes}
+    gpu_nodes = [n for n in cluster.nodes if n.num_gpus]  # a CPU-only node's type is a placeholder
+    types = {n.gpu_type for n in gpu_nodes}
     if job.gpu_type is not None and not any(matches(job.gpu_type, t) for t in types):
         return f"requires GPU type {job.gpu_type}, which no node has ({', '.join(sorted(types))})"
-    suitable = [n for n in cluster.nodes if job.gpu_type is None or matches(job.gpu_type, n.gpu_type)]
+    suitable = [n for n in gpu_nodes if job.gpu_type is None or matches(job.gpu_type, n.gpu_type)]
     if job.gpu_memory_mib and all(n.gpu_memory_mib is not None and n.gpu_memory_mib < job.gpu_memory_mib
                                   for n in suitable):
         return f"needs {job.gpu_memory_mib} MiB per GPU, more than any suitable GPU has"
