@@ -6,8 +6,11 @@ node's fragment ``F_n(m)`` is the free capacity ``m`` cannot use there: all of i
 not fit on the node, else the free capacity on GPUs too full for ``m`` (a whole-GPU class cannot
 use a partly used GPU; a class of ``milli`` cannot use a GPU with less than ``milli`` free).
 Against a target workload (class → probability) the node's expected fragment is
-``F_n = Σ_m p_m F_n(m)`` and the cluster's is the sum over nodes. GPU types, memory and CPU are
-left out of this measure (as in the paper's definition over GPU capacity).
+``F_n = Σ_m p_m F_n(m)`` and the cluster's is the sum over nodes.
+
+A simplification of the paper: there a class also cannot run on a node whose free CPU or memory
+is too small for it or whose GPU type it does not accept (so all the node's free GPU capacity is
+its fragment); here classes are only (GPUs, share), and CPU, memory and GPU type are left out.
 
 ``fragmentation_timeseries`` is a pure function of the event log, like ``sim.metrics``.
 """
@@ -64,29 +67,34 @@ def node_fragment(free: Sequence[int], classes: Classes) -> float:
 
 def fragmentation_timeseries(jobs: Sequence[Job], events: Sequence[Event], cluster: Cluster,
                              classes: Classes | None = None) -> list[tuple[float, float, float]]:
-    """``(time, fragmented, free)`` after each instant at which a job started, stopped or finished:
-    the cluster's expected unusable free capacity and its free capacity, both in GPUs (sums of
-    shares / 1000). ``classes`` defaults to the workload of ``jobs``."""
+    """``(time, fragmented, free)`` after each instant at which a job started, stopped or finished,
+    or a node failed, was repaired, or was switched off or on: the cluster's expected unusable free
+    capacity and its free capacity, both in GPUs (sums of shares / 1000). The GPUs of a node that
+    is down are no free capacity (nor fragments). ``classes`` defaults to the workload of ``jobs``."""
     classes = workload_classes(jobs) if classes is None else classes
     share = {j.job_id: job_share(j) for j in jobs}
     node_of, free = [], []
     for node, spec in enumerate(cluster.nodes):
         node_of.extend([node] * spec.num_gpus)
         free.extend([1000] * spec.num_gpus)
+    up = [True] * len(free)
     starts = [sum(s.num_gpus for s in cluster.nodes[:i]) for i in range(len(cluster.nodes))]
     # every node's fragment from the start: free GPUs that no job has touched may be fragments too
     frag = [node_fragment([1000] * spec.num_gpus, classes) for spec in cluster.nodes]
+    node_free = [1000 * spec.num_gpus for spec in cluster.nodes]
     held: dict[str, tuple[int, ...]] = {}
     out: list[tuple[float, float, float]] = []
-    total_free = 1000 * len(free)
     touched: set[int] = set()
 
     def flush(time: float) -> None:
         for node in touched:
             lo = starts[node]
-            frag[node] = node_fragment(free[lo:lo + cluster.nodes[node].num_gpus], classes)
+            gpus = range(lo, lo + cluster.nodes[node].num_gpus)
+            avail = [free[g] if up[g] else 0 for g in gpus]
+            frag[node] = node_fragment(avail, classes)
+            node_free[node] = sum(avail)
         touched.clear()
-        out.append((time, sum(frag) / 1000, total_free / 1000))
+        out.append((time, sum(frag) / 1000, sum(node_free) / 1000))
 
     last = None
     for e in events:
@@ -97,12 +105,14 @@ def fragmentation_timeseries(jobs: Sequence[Job], events: Sequence[Event], clust
             held[e.job_id] = tuple(e.gpus)
             for g in e.gpus:
                 free[g] -= share[e.job_id]
-                total_free -= share[e.job_id]
                 touched.add(node_of[g])
         elif e.kind in ("finish", "preempt", "resize", "kill"):
             for g in held.pop(e.job_id, ()):
                 free[g] += share[e.job_id]
-                total_free += share[e.job_id]
+                touched.add(node_of[g])
+        elif e.kind in ("fail", "node_off", "repair", "node_on"):
+            for g in e.gpus:
+                up[g] = e.kind in ("repair", "node_on")
                 touched.add(node_of[g])
     if touched:
         flush(last)

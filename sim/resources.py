@@ -19,7 +19,8 @@ Whole-GPU jobs are placed by the run's strategy (``sim.placement``) over the nod
 them; with no constraint in play it is exactly the plain planner's choice. Shared jobs go to a
 GPU chosen by ``sharing``: ``best-fit`` (the least room left after it), ``worst-fit`` (the most),
 or ``frag`` (the least growth of the node's expected fragmentation, ``sim.fragmentation``, in the
-spirit of the FGD policy); ties go to the lowest GPU index.
+spirit of the FGD policy; ties in growth go to the least room left, as in best-fit); remaining ties
+go to the lowest GPU index.
 
 Policies get copies through ``View.planner()`` and use the job-aware calls (``place_job``,
 ``claim_job``, ``take_job``, ``release_job``); a count-only ``place(n)`` ignores the demands, and

@@ -255,3 +255,18 @@ def test_pods_never_go_to_a_failed_node():
             break
         nodes.append(p.pod_node(pod.job_id))
     assert nodes == [1, 1, 1, 1, 2, 2, 2, 2, 2, 2]
+
+
+def test_fragmentation_leaves_failed_nodes_out_of_the_free_capacity():
+    """GPUs of a failed (or switched-off) node are no free capacity until it comes back.
+
+    Two 2-GPU nodes, one class (1 GPU, whole). a runs on GPU 0 from t=0; node 0 fails at t=1 (a is
+    killed) and is repaired at t=2. Free GPUs: 3 at t=0, 2 at t=1 (node 1 only), 4 at t=2; a
+    1-GPU class can use every free whole GPU, so nothing is ever fragmented."""
+    cluster = Cluster((NodeSpec(2, "T4"), NodeSpec(2, "T4")))
+    jobs = [Job("a", 0, 1, 10.0)]
+    events = [Event(0.0, "start", "a", (0,)), Event(1.0, "fail", "", (0, 1)), Event(1.0, "kill", "a", (0,)),
+              Event(2.0, "repair", "", (0, 1))]
+    assert fragmentation_timeseries(jobs, events, cluster) == [(0.0, 0.0, 3.0), (1.0, 0.0, 2.0), (2.0, 0.0, 4.0)]
+    off = [Event(0.0, "node_off", "", (2, 3)), Event(5.0, "node_on", "", (2, 3))]
+    assert fragmentation_timeseries(jobs, off, cluster) == [(0.0, 0.0, 2.0), (5.0, 0.0, 4.0)]
