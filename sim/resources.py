@@ -259,13 +259,16 @@ class ResourcePlanner(Planner):
         d = self._static.demand(job)
         gpus = tuple(gpus)
         if job.num_gpus == 0:
-            node = self._pods.pop(job.job_id, None)
-            if node is None or gpus:
+            node = self._pods.get(job.job_id)
+            if node is None or gpus:  # checked before anything changes: all or nothing
                 raise ValueError(f"CPU-only job {job.job_id} holds no node's CPU and memory" if node is None
                                  else f"CPU-only job {job.job_id} holds no GPUs, not {gpus}")
+            del self._pods[job.job_id]
             self._cpu_free[node] += d.cpu
             self._mem_free[node] += d.memory
             return
+        if len(gpus) != job.num_gpus:
+            raise ValueError(f"job {job.job_id} holds {job.num_gpus} GPU(s), not {len(gpus)}")
         if d.milli < 1000:
             (g,) = gpus
             if self._used.get(g, 0) < d.milli:

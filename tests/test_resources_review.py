@@ -270,3 +270,19 @@ def test_fragmentation_leaves_failed_nodes_out_of_the_free_capacity():
     assert fragmentation_timeseries(jobs, events, cluster) == [(0.0, 0.0, 3.0), (1.0, 0.0, 2.0), (2.0, 0.0, 4.0)]
     off = [Event(0.0, "node_off", "", (2, 3)), Event(5.0, "node_on", "", (2, 3))]
     assert fragmentation_timeseries(jobs, off, cluster) == [(0.0, 0.0, 2.0), (5.0, 0.0, 4.0)]
+
+
+def test_a_refused_release_changes_nothing():
+    """release_job is all or nothing, like take_job: a CPU-only job named with GPUs, or a job
+    given back with fewer GPUs than it holds, is refused and the planner keeps its state."""
+    cluster = Cluster((NodeSpec(0, "generic", None, 8000, 8000), NodeSpec(2, "T4", None, 8000, 8000)))
+    p = ResourcePlanner(cluster)
+    pod, pair = Job("p", 0, 0, 1.0, cpu_milli=1000, memory_mib=100), Job("w", 0, 2, 1.0, cpu_milli=2000)
+    assert p.claim_job(pod) == () and p.claim_job(pair) == (0, 1)
+    before = _snapshot(p)
+    with pytest.raises(ValueError, match="CPU-only job p holds no GPUs"):
+        p.release_job((0,), pod)
+    assert _snapshot(p) == before and p.pod_node("p") == 0
+    with pytest.raises(ValueError, match="job w holds 2 GPU"):
+        p.release_job((0,), pair)
+    assert _snapshot(p) == before
