@@ -71,23 +71,24 @@ class Elastic:
 
     def _shrink_for(self, view, planner, head, sizes: dict, shrunk: set) -> tuple[int, ...] | None:
         """Shrink running elastic jobs (newest first) until ``head`` can be placed at its smallest
-        size; return the GPUs claimed for it, or None with every shrink undone."""
+        size; return the GPUs claimed for it, or None with every shrink undone. Each step frees the
+        GPUs still missing in number, or one more GPU when there are enough in number but not where
+        the placement needs them (on one node, under ``consolidated``)."""
         need = head.job.gpu_range[0]
         changes, freed = {}, []
         for job in reversed(list(view.running)):
             low = job.job.gpu_range[0]
             held = sizes[job.job_id]
-            if len(held) <= low:
-                continue
-            keep = held[:max(low, len(held) - (need - planner.free_total))]
-            planner.release(held[len(keep):])
-            freed.append(held[len(keep):])
-            changes[job.job_id] = keep
-            gpus = _claim(planner, head)
-            if gpus is not None:
-                sizes.update(changes)
-                shrunk.update(changes)
-                return gpus
+            while len(held) > low:
+                keep = held[:max(low, len(held) - max(1, need - planner.free_total))]
+                planner.release(held[len(keep):])
+                freed.append(held[len(keep):])
+                held = changes[job.job_id] = keep
+                gpus = _claim(planner, head)
+                if gpus is not None:
+                    sizes.update(changes)
+                    shrunk.update(changes)
+                    return gpus
         for gpus in freed:
             planner.take(gpus)
         return None
