@@ -38,6 +38,7 @@ class Elastic:
     min_gain: float = 0.05
     resize_interval: float = 300.0
     _grown_at: dict = field(default_factory=dict, init=False, repr=False)  # job id → last growth
+    _view: object = field(default=None, init=False, repr=False)  # the run _grown_at belongs to
 
     def __post_init__(self) -> None:
         for name in ("min_gain", "resize_interval"):
@@ -46,6 +47,8 @@ class Elastic:
                 raise ValueError(f"parameter {name!r} must be a non-negative number, got {value!r}")
 
     def schedule(self, view, rng):
+        if view is not self._view:  # a new run (the instance reused): last run's growth times do not apply
+            self._view, self._grown_at = view, {}
         planner = view.planner()
         now = view.now
         sizes = {job.job_id: tuple(job.gpus) for job in view.running}  # GPUs each running job ends with

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from itertools import chain, count
 
 from policies import register
@@ -46,6 +46,7 @@ class Tiresias:
     _ends: list = field(default_factory=list, init=False, repr=False)  # (expected end, seq, job)
     _fresh: list[JobState] = field(default_factory=list, init=False, repr=False)  # started at the last pass
     _seq: count = field(default_factory=count, init=False, repr=False)
+    _view: object = field(default=None, init=False, repr=False)  # the run the state above belongs to
 
     def __post_init__(self) -> None:
         if not self.thresholds or any(t <= 0 for t in self.thresholds) or list(self.thresholds) != sorted(set(self.thresholds)):
@@ -61,7 +62,17 @@ class Tiresias:
         never decreases as time passes (so a value once computed bounds every later one below)."""
         return now + (self.thresholds[level] - job.attained) / job.num_gpus
 
+    def _reset(self) -> None:
+        """Every field but the parameters back to its initial value (a new run, the instance reused)."""
+        for f in fields(self):
+            if not f.init:
+                setattr(self, f.name, f.default_factory() if f.default_factory is not MISSING else f.default)
+        self.__post_init__()
+
     def schedule(self, view, rng):
+        if view is not self._view:
+            self._reset()
+            self._view = view
         now = view.now
         # Far below any gap that matters, far above float rounding: margin of the heap searches.
         slack = 1e-7 * max(1.0, abs(now)) + 2 * _TOLERANCE * self.thresholds[-1]

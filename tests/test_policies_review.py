@@ -245,3 +245,34 @@ def test_ga_score_predictor_learns_only_from_jobs_finished_by_the_pass():
     assert len(seen) > n // 2
     for now, count in policy.marks:
         assert all(end[job_id] <= now for job_id in seen[:count])
+
+
+# --- a policy instance reused for a second run ----------------------------------------------------
+
+
+def mixed_workload(seed: int, num_gpus: int, n: int = 40) -> list[Job]:
+    """Overloaded arrivals with users, priorities, deadlines and (every other job) elastic bounds."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice([1, 2, 4, 8], size=n, p=[0.4, 0.3, 0.2, 0.1])
+    durations = rng.lognormal(np.log(60.0), 1.0, size=n)
+    submits = np.cumsum(rng.exponential(2.3 * 60.0 * 1.65 / (1.4 * num_gpus), size=n))
+    jobs = []
+    for i in range(n):
+        size = int(sizes[i])
+        bounds = {"min_gpus": max(1, size // 2), "max_gpus": 2 * size} if i % 2 else {}
+        jobs.append(Job(f"j{i}", float(submits[i]), size, float(durations[i]), user=f"u{i % 3}", priority=i % 3,
+                        deadline=float(submits[i]) + 200.0, **bounds))
+    return jobs
+
+
+@pytest.mark.parametrize("name", [n for n in policies.available() if n != "rl"])
+def test_a_reused_policy_instance_gives_a_fresh_instances_log(name):
+    """Like the predictors (test_predict's reuse test), every policy starts each run afresh: a second run
+    with the same instance, on another cluster, logs what a new instance logs (same seed)."""
+    reused = policies.make(name)
+    simulate(mixed_workload(0, 16), Cluster.parse("2x8"), reused, 1)
+    for spec in ("4x4", "2x8"):
+        cluster = Cluster.parse(spec)
+        jobs = mixed_workload(1, cluster.num_gpus)
+        again = simulate(jobs, cluster, reused, 1)
+        assert again.events == simulate(jobs, cluster, policies.make(name), 1).events
