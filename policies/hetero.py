@@ -40,6 +40,7 @@ class MaxThroughput:
     _reference: str = field(default="", init=False, repr=False)
     _types: dict = field(default=None, init=False, repr=False)  # GPU type → its nodes (the run's cluster)
     _ranks: dict = field(default_factory=dict, init=False, repr=False)  # (model, batch, n) → (best speedup, types)
+    _view: object = field(default=None, init=False, repr=False)  # the run _types and _ranks belong to
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS:
@@ -74,8 +75,8 @@ class MaxThroughput:
         return self._ranks[key]
 
     def schedule(self, view, rng):
-        if self._types is None:
-            self._types = {}
+        if self._view is not view:  # a new run, maybe on another cluster: its own types and ranks
+            self._view, self._types, self._ranks = view, {}, {}
             for node, spec in enumerate(view.cluster.nodes):
                 self._types.setdefault(canonical(spec.gpu_type), []).append(node)
         planner = view.planner()

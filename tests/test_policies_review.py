@@ -276,3 +276,16 @@ def test_a_reused_policy_instance_gives_a_fresh_instances_log(name):
         jobs = mixed_workload(1, cluster.num_gpus)
         again = simulate(jobs, cluster, reused, 1)
         assert again.events == simulate(jobs, cluster, policies.make(name), 1).events
+
+
+def test_a_reused_gavel_instance_ranks_the_new_clusters_gpu_types():
+    """gavel-max-throughput reused on a cluster of other GPU types logs what a fresh instance logs."""
+    rng = np.random.default_rng(0)
+    models = ["A3C", "CycleGAN", "LM", "ResNet-18", "ResNet-50", "Transformer"]
+    jobs = [Job(f"j{i}", float(t), int(rng.choice([1, 2, 4])), float(rng.exponential(100.0)), model=models[i % 6],
+                batch_size=32) for i, t in enumerate(np.cumsum(rng.exponential(5.0, 60)))]
+    reused = policies.make("gavel-max-throughput")
+    simulate(jobs, Cluster.parse("1x4:V100,1x4:K80"), reused)
+    cluster = Cluster.parse("2x4:P100,1x4:V100")
+    again = simulate(jobs, cluster, reused)
+    assert again.events == simulate(jobs, cluster, policies.make("gavel-max-throughput")).events
