@@ -275,6 +275,9 @@ def load_jobs(config: RunConfig) -> tuple[RunConfig, tuple[Job, ...], list[str]]
         if trace.cluster:
             shown = config.cluster if len(config.cluster) <= 60 else Cluster.parse(config.cluster).summary()
             notes.append(f"cluster {shown} as the trace implies (give --cluster to choose another)")
+    elif trace.cluster and Cluster.parse(config.cluster) != Cluster.parse(trace.cluster):
+        notes.append(f"cluster {Cluster.parse(config.cluster).summary()} as given, not the "
+                     f"{Cluster.parse(trace.cluster).summary()} the trace implies")
     jobs = trace.jobs
     if config.scale_load is not None:
         from traces.synthetic import offered_load, scale_load

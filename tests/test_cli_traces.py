@@ -682,7 +682,8 @@ def _alibaba_cluster() -> tuple[str, str]:
     ("alibaba2023", [], _alibaba_cluster),
 ])
 def test_implied_cluster_is_used_and_noted(capsys, tmp_path, command, fmt, opts, spec):
-    """Without --cluster, the cluster the trace implies is simulated and a note says so; --cluster overrides."""
+    """Without --cluster, the cluster the trace implies is simulated and a note says so; --cluster
+    overrides, and a note says that too."""
     spec, want = spec()
     _, out, err = run_jobs(capsys, command, FIXTURES[fmt], tmp_path / "a", *opts)
     assert want in out.splitlines()[0]
@@ -693,6 +694,8 @@ def test_implied_cluster_is_used_and_noted(capsys, tmp_path, command, fmt, opts,
     _, out, err = run_jobs(capsys, command, FIXTURES[fmt], tmp_path / "b", *opts, "--cluster", "8x8")
     assert "8x8:generic (64 GPUs)" in out.splitlines()[0] and want not in out
     assert "as the trace implies" not in err
+    (given,) = [line for line in err.splitlines() if "as given" in line]  # the reader's own cluster note stays
+    assert "cluster 8x8:generic (64 GPUs) as given, not the " in given and "the trace implies" in given
 
 
 def test_info_shows_the_implied_cluster(capsys):
