@@ -289,3 +289,21 @@ def test_a_reused_gavel_instance_ranks_the_new_clusters_gpu_types():
     cluster = Cluster.parse("2x4:P100,1x4:V100")
     again = simulate(jobs, cluster, reused)
     assert again.events == simulate(jobs, cluster, policies.make("gavel-max-throughput")).events
+
+
+# --- preemptive planning by GPU count ---------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="preemptive_plan preempts by GPU count, then skips a chosen pending job "
+                   "that cannot be placed on nodes: the job preempted for it sits idle next to idle GPUs until "
+                   "the next event (here 99 s). Shared by edf, priority, srtf, fair-share and srtf-predicted; "
+                   "the reference engine's plain preemptive_plan does the same: reported, not fixed")
+def test_preemptive_edf_never_preempts_for_a_job_it_cannot_place():
+    """2x4, consolidated. X and Y (3 GPUs each, deadline 5) fill a node each but one GPU; A (1 GPU,
+    deadline 100) takes the last GPU of node 0. C (2 GPUs, deadline 10) arrives at 1: by count, C
+    displaces A, but with A gone the free GPUs are one per node and C fits no node. A should keep
+    running (it ends at 100), not wait until X and Y end at 100 and finish at 199."""
+    jobs = [Job("X", 0.0, 3, 100.0, deadline=5.0), Job("A", 0.0, 1, 100.0, deadline=100.0),
+            Job("Y", 0.0, 3, 100.0, deadline=5.0), Job("C", 1.0, 2, 10.0, deadline=10.0)]
+    result = simulate(jobs, Cluster.parse("2x4"), policies.make("edf", {"preemptive": True}))
+    assert result.summary()["preemptions"] == 0
