@@ -76,7 +76,9 @@ class Elastic:
         """Shrink running elastic jobs (newest first) until ``head`` can be placed at its smallest
         size; return the GPUs claimed for it, or None with every shrink undone. Each step frees the
         GPUs still missing in number, or one more GPU when there are enough in number but not where
-        the placement needs them (on one node, under ``consolidated``)."""
+        the placement needs them (on one node, under ``consolidated``). Once ``head`` is placed, each
+        shrunk job takes back the GPUs it freed that ``head`` did not get (on another node, they did
+        not help), and a job that gets all of them back is not resized."""
         need = head.job.gpu_range[0]
         changes, freed = {}, []
         for job in reversed(list(view.running)):
@@ -89,8 +91,12 @@ class Elastic:
                 held = changes[job.job_id] = keep
                 gpus = _claim(planner, head)
                 if gpus is not None:
-                    sizes.update(changes)
-                    shrunk.update(changes)
+                    for job_id, kept in changes.items():
+                        back = tuple(g for g in sizes[job_id][len(kept):] if g not in gpus)
+                        planner.take(back)
+                        if len(kept) + len(back) < len(sizes[job_id]):
+                            sizes[job_id] = kept + back
+                            shrunk.add(job_id)
                     return gpus
         for gpus in freed:
             planner.take(gpus)

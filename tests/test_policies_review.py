@@ -307,3 +307,16 @@ def test_preemptive_edf_never_preempts_for_a_job_it_cannot_place():
             Job("Y", 0.0, 3, 100.0, deadline=5.0), Job("C", 1.0, 2, 10.0, deadline=10.0)]
     result = simulate(jobs, Cluster.parse("2x4"), policies.make("edf", {"preemptive": True}))
     assert result.summary()["preemptions"] == 0
+
+
+def test_elastic_keeps_a_shrink_only_where_it_made_room():
+    """2x4, consolidated. Node 0: eB (newest elastic, 3 GPUs, min 2) and rigid f; node 1: eA (3 GPUs,
+    min 1) and a free GPU. ``h`` (3 GPUs) arrives at 2. Newest first, eB gives up a GPU, but node 0
+    still lacks room; eA then gives up two and h starts on node 1. eB's freed GPU was no help: it
+    keeps it (no resize), instead of idling it and paying a restart until h ends."""
+    jobs = [Job("r1", 0.0, 4, 1.0), Job("eA", 0.0, 3, 100.0, min_gpus=1, max_gpus=3),
+            Job("eB", 1.0, 3, 100.0, min_gpus=2, max_gpus=3), Job("f", 1.5, 1, 100.0), Job("h", 2.0, 3, 10.0)]
+    result = simulate(jobs, Cluster.parse("2x4"), policies.make("elastic"))
+    at_two = [event for event in starts_and_resizes(result) if event[0] == 2.0]
+    assert at_two == [(2.0, "resize", "eA", (4, 5, 6)), (2.0, "start", "eA", (4,)), (2.0, "start", "h", (5, 6, 7))]
+    assert not any(e.kind == "resize" and e.job_id == "eB" for e in result.events)
