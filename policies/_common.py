@@ -97,8 +97,14 @@ def easy_backfill(view: View, runtime: Callable[[JobState], float] | None = None
     """EASY backfilling: start jobs in arrival order while they fit; the first that does not (the
     head) is reserved the earliest time enough GPUs free up, from ``running_end`` of running jobs
     and ``now + runtime`` of jobs started in this pass; a later job then starts only if it fits and
-    either ends by then (``now + runtime``) or uses GPUs the head will not need. The reservation
-    counts GPUs, not nodes. Returns the starts and (head id, reserved time) or None.
+    either ends by then (``now + runtime``) or uses GPUs the head will not need. Returns the starts
+    and (head id, reserved time) or None.
+
+    On a pool the reservation counts GPUs. Under a placement that respects nodes it is where the
+    head can be placed: the running jobs' GPUs are given back in order of their ends until the
+    placement finds the head a place (the reserved time), and a later job that would still run
+    then starts only if the head can still be placed with that job's GPUs held. Under the resource
+    model the reservation counts GPUs (the index below cannot see demands).
 
     ``runtime`` and ``running_end`` default to the oracle: a job's remaining work and a running
     job's expected end. The oracle needs no scan: the reservation walks the running jobs by end
@@ -108,6 +114,7 @@ def easy_backfill(view: View, runtime: Callable[[JobState], float] | None = None
     """
     oracle = runtime is None
     resources = isinstance(view.planner(), ResourcePlanner)  # the GPU-count index cannot see demands
+    by_nodes = not resources and view.placement != "pool"
     if oracle:
         runtime, running_end = _remaining, _expected_end
     planner, now = view.planner(), view.now
@@ -119,25 +126,40 @@ def easy_backfill(view: View, runtime: Callable[[JobState], float] | None = None
             head = job
             break
         starts.append(Start(job.job_id, gpus))
-        ends.append((now + runtime(job), job.num_gpus))
+        ends.append((now + runtime(job), job.num_gpus, job.index, gpus))
     if head is None:
         return starts, None
     if oracle:
-        ends = merge(sorted(ends), ((job.expected_end, job.num_gpus) for job in view.running_by_end()))
+        ends = merge(sorted(ends), ((job.expected_end, job.num_gpus, job.index, job.gpus) for job in view.running_by_end()))
     else:
-        ends = sorted(ends + [(running_end(job), job.num_gpus) for job in view.running])
+        ends = sorted(ends + [(running_end(job), job.num_gpus, job.index, job.gpus) for job in view.running])
+    future = planner.copy() if by_nodes else None  # the free GPUs at the reserved time
     free, shadow = planner.free_total, math.inf
-    for end, num_gpus in ends:
+    for end, num_gpus, _, gpus in ends:
         free += num_gpus
-        if free >= head.num_gpus:
+        if future is not None:
+            future.release(gpus)
+        if free >= head.num_gpus and (future is None or future.place(head.num_gpus) is not None):
             shadow = end
             break
     spare = free - head.num_gpus
     if oracle and not resources:
-        _backfill_indexed(view, planner, head, shadow, spare, starts)
+        _backfill_indexed(view, planner, head, shadow, spare, starts, future)
     else:
-        _backfill_scan(queue, planner, now, runtime, shadow, spare, starts)
+        _backfill_scan(queue, planner, now, runtime, shadow, spare, starts, head, future)
     return starts, (head.job_id, shadow)
+
+
+def _leaves_room(future: Planner | None, head: JobState, gpus: tuple[int, ...]) -> bool:
+    """Whether the head can still be placed at its reserved time with ``gpus`` held then (kept
+    held in ``future`` if so); always, when the reservation counts GPUs (``future`` None)."""
+    if future is None:
+        return True
+    future.take(gpus)
+    if future.place(head.num_gpus) is not None:
+        return True
+    future.release(gpus)
+    return False
 
 
 def _remaining(job: JobState) -> float:
@@ -149,7 +171,7 @@ def _expected_end(job: JobState) -> float:
 
 
 def _backfill_scan(later: Iterable[JobState], planner: Planner, now: float, runtime: Callable[[JobState], float],
-                   shadow: float, spare: int, starts: list[Start]) -> None:
+                   shadow: float, spare: int, starts: list[Start], head: JobState, future: Planner | None) -> None:
     """Backfill from ``later`` (the jobs behind the head, in arrival order), each checked in turn."""
     for job in later:
         if not planner.has_room():
@@ -162,13 +184,16 @@ def _backfill_scan(later: Iterable[JobState], planner: Planner, now: float, runt
         gpus = planner.claim_job(job)
         if gpus is None:
             continue
+        if not ends_in_time and not _leaves_room(future, head, gpus):
+            planner.release_job(gpus, job)
+            continue
         starts.append(Start(job.job_id, gpus))
         if not ends_in_time:
             spare -= job.num_gpus
 
 
 def _backfill_indexed(view: View, planner: Planner, head: JobState, shadow: float, spare: int,
-                      starts: list[Start]) -> None:
+                      starts: list[Start], future: Planner | None) -> None:
     """``_backfill_scan`` with the oracle runtime, jumping from one job that passes its checks to the
     next: per GPU count that still fits, the first later job that may start (any job when the count
     is within the spare GPUs, else one that ends by the shadow time), earliest arrival first. A
@@ -192,9 +217,13 @@ def _backfill_indexed(view: View, planner: Planner, head: JobState, shadow: floa
         if gpus is None:
             unplaceable.add(job.num_gpus)
             continue
+        ends_in_time = now + job.remaining <= shadow
+        if not ends_in_time and not _leaves_room(future, head, gpus):
+            planner.release(gpus)  # it would take the head's place: the next job, if any
+            continue
         unplaceable.clear()
         starts.append(Start(job.job_id, gpus))
-        if not now + job.remaining <= shadow:
+        if not ends_in_time:
             spare -= job.num_gpus
 
 

@@ -423,7 +423,10 @@ def preemptive_plan(view, order) -> tuple[list, set[str]]:
 
 
 def easy_backfill(view, runtime, running_end) -> list[Start]:
+    """EASY: on a pool the reservation counts GPUs; under other placements it is the first end at
+    which the head can be placed, and a later job still running then must leave it a place."""
     planner, now = view.planner(), view.now
+    by_nodes = view.placement != "pool"
     queue = iter(list(view.pending))
     starts, ends, head = [], [], None
     for job in queue:
@@ -433,14 +436,16 @@ def easy_backfill(view, runtime, running_end) -> list[Start]:
             break
         planner.take(gpus)
         starts.append(Start(job.job_id, gpus))
-        ends.append((now + runtime(job), job.num_gpus))
+        ends.append((now + runtime(job), job.num_gpus, job.index, gpus))
     if head is None:
         return starts
-    ends.extend((running_end(job), job.num_gpus) for job in view.running)
+    ends.extend((running_end(job), job.num_gpus, job.index, job.gpus) for job in view.running)
+    future = planner.copy()  # the free GPUs at the reserved time
     free, shadow = planner.free_total, math.inf
-    for end, num_gpus in sorted(ends):
+    for end, num_gpus, _, gpus in sorted(ends):
         free += num_gpus
-        if free >= head.num_gpus:
+        future.release(gpus)
+        if free >= head.num_gpus and (not by_nodes or future.place(head.num_gpus) is not None):
             shadow = end
             break
     spare = free - head.num_gpus
@@ -453,6 +458,11 @@ def easy_backfill(view, runtime, running_end) -> list[Start]:
         gpus = planner.place(job.num_gpus)
         if gpus is None:
             continue
+        if not ends_in_time and by_nodes:
+            future.take(gpus)
+            if future.place(head.num_gpus) is None:
+                future.release(gpus)
+                continue
         planner.take(gpus)
         starts.append(Start(job.job_id, gpus))
         if not ends_in_time:

@@ -130,14 +130,14 @@ def test_the_node_aware_reservation_check_passes_plain_fifo():
     assert late_heads_on_nodes(jobs, simulate(jobs, cluster, policies.make("fifo")), 8, 2) == []
 
 
-@pytest.mark.xfail(strict=True, reason="the reservation counts GPUs, not nodes (documented), so under the default "
-                   "consolidated placement backfilled jobs take the node the head needs and delay it by up to "
-                   "~100 s here. Fixing it needs the reference engine's plain EASY (tests/reference_engine.py) "
-                   "changed too: reported, not fixed")
-def test_easy_keeps_reservations_under_consolidated_placement():
-    jobs, cluster = easy_workload(1), Cluster.parse("2x8")
+@pytest.mark.parametrize("seed, nodes", [(0, 2), (1, 2), (2, 2), (3, 4), (4, 4)])
+def test_easy_keeps_reservations_under_consolidated_placement(seed, nodes):
+    """Under the default placement the head is reserved a node, not a GPU count: a backfilled job
+    that would still run then may not take the head's place (with counted GPUs, seed 1 on 2x8
+    started heads up to ~100 s after their reservation)."""
+    jobs, cluster = easy_workload(seed, num_gpus=8 * nodes), Cluster.parse(f"{nodes}x8")
     result = simulate(jobs, cluster, policies.make("fifo-backfill"))
-    assert late_heads_on_nodes(jobs, result, 8, 2) == []
+    assert late_heads_on_nodes(jobs, result, 8, nodes) == []
 
 
 @pytest.mark.xfail(strict=True, reason="with a speed model the oracle runtime of a backfill candidate is its "
