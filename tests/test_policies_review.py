@@ -34,34 +34,9 @@ def easy_workload(seed: int, n: int = 300, num_gpus: int = 16) -> list[Job]:
 def late_heads(jobs: list[Job], result, num_gpus: int) -> list[tuple[str, float, float, float]]:
     """(head, instant, its start, the reservation then) for every instant at which the queue head
     starts later than the earliest time enough GPUs free up by the running jobs' actual ends: the
-    EASY guarantee (Mu'alem & Feitelson 2001), counted in GPUs as on a pool."""
-    end = {r["job_id"]: r["end_time"] for r in result.job_table()}
-    start = {r["job_id"]: r["start_time"] for r in result.job_table()}
-    order = {j.job_id: k for k, j in enumerate(jobs)}
-    size = {j.job_id: j.num_gpus for j in jobs}
-    pending: set[str] = set()
-    running: set[str] = set()
-    events, late = result.events, []
-    for k, e in enumerate(events):
-        if e.kind == "submit":
-            pending.add(e.job_id)
-        elif e.kind == "start":
-            pending.discard(e.job_id)
-            running.add(e.job_id)
-        elif e.kind == "finish":
-            running.discard(e.job_id)
-        if (k + 1 < len(events) and events[k + 1].time == e.time) or not pending:
-            continue
-        head = min(pending, key=order.__getitem__)
-        free, shadow = num_gpus - sum(size[r] for r in running), e.time
-        for r in sorted(running, key=end.__getitem__):
-            if free >= size[head]:
-                break
-            free += size[r]
-            shadow = end[r]
-        if start[head] > shadow + 1e-9 * max(1.0, shadow):
-            late.append((head, e.time, start[head], shadow))
-    return late
+    EASY guarantee (Mu'alem & Feitelson 2001), counted in GPUs as on a pool (the whole cluster as
+    one node, ``late_heads_on_nodes``)."""
+    return late_heads_on_nodes(jobs, result, num_gpus, 1)
 
 
 @pytest.mark.parametrize("seed", range(2))
